@@ -1,0 +1,1 @@
+"""Data layer: reading the competition layout, relabeling, splits, importers, EDA. No torch here."""

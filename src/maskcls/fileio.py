@@ -1,0 +1,54 @@
+"""Safe file output: atomic writes (temp file + rename) and run folders that never overwrite."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "w", **open_kwargs) -> Iterator[IO]:
+    """Open a temp file beside ``path`` and move it into place only when the block succeeds.
+
+    Readers never see a half-written file, and a crash leaves the old file (if any) intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **open_kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write a text file atomically and return its path."""
+    with atomic_write(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return Path(path)
+
+
+def unique_dir(path: str | Path) -> Path:
+    """Create and return ``path``, or ``path-2``, ``path-3`` … if it already exists and is not empty.
+
+    The folder is created here (``mkdir`` without ``exist_ok``), so two processes never get the same one.
+    """
+    path = Path(path)
+    candidates = [path] + [path.with_name(f"{path.name}-{n}") for n in range(2, 10_000)]
+    for candidate in candidates:
+        if candidate.is_dir() and not any(candidate.iterdir()):
+            return candidate
+        try:
+            candidate.mkdir(parents=True)
+            return candidate
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path}: no free folder name left")
