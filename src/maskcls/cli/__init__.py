@@ -1,2 +1,46 @@
-def main():
-    pass
+"""The ``maskcls`` command line: one verb per task, thin wrappers over the library.
+
+Heavy modules (numpy, pandas, torch …) are imported inside the commands so that ``maskcls --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from maskcls.cli import data, demo, eda, score
+from maskcls.errors import MaskclsError
+
+app = typer.Typer(
+    name="maskcls",
+    help="Mask status × gender × age-band classification: check, explore, split, train, predict, serve.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data.app, name="data")
+app.command("eda")(eda.eda)
+app.command("score")(score.score)
+app.command("demo")(demo.demo)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True)) -> None:
+    if version:
+        from maskcls import __version__
+
+        typer.echo(f"maskcls {__version__}")
+        raise typer.Exit()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning expected errors into one line on stderr and exit code 1."""
+    try:
+        app(args=argv, prog_name="maskcls", standalone_mode=True)
+    except MaskclsError as exc:
+        print(f"maskcls: error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("maskcls: interrupted", file=sys.stderr)
+        sys.exit(130)

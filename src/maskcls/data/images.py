@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from maskcls.errors import MaskclsError
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
 
-class ImageReadError(Exception):
+class ImageReadError(MaskclsError):
     """A photo that cannot be read; the message names the file and the reason."""
 
 

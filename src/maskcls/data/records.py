@@ -6,12 +6,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Literal
 
+from maskcls.errors import MaskclsError
 from maskcls.labels import DEFAULT_AGE_BANDS, AgeBands, encode
 
 Severity = Literal["error", "warning", "info"]
 
 
-class DataError(Exception):
+class DataError(MaskclsError):
     """A fatal data problem; the CLI prints its message as one line and exits 1."""
 
 

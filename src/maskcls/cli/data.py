@@ -1,0 +1,145 @@
+"""``maskcls data …``: check, split, and import data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from maskcls.cli.options import AgeBandsOpt, NoRelabelOpt, RelabelOpt, age_bands, relabel_files
+
+app = typer.Typer(help="Check, split and import data in the competition layout.", no_args_is_help=True)
+
+
+@app.command("check")
+def check(
+    root: Path = typer.Argument(..., help="Competition root (holding train/ and optionally eval/)."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 if any error-level problem is found (e.g. a corrupt photo)."),
+    decode: bool = typer.Option(True, "--decode/--no-decode", help="Decode every photo to find corrupt files."),
+    problems_csv: Optional[Path] = typer.Option(None, "--problems-csv", help="Also write every problem to this CSV."),
+    show_all: bool = typer.Option(False, "--all", help="Print every problem (default: the first 20 of each kind)."),
+    relabel: Optional[list[Path]] = RelabelOpt,
+    no_relabel: bool = NoRelabelOpt,
+    bands: str = AgeBandsOpt,
+) -> None:
+    """Summarise a dataset and list every problem with its path."""
+    from maskcls.cli.render import console, counts_table, print_problems
+    from maskcls.data.check import check as run_check
+    from maskcls.data.records import summarize_kinds
+
+    report = run_check(root, relabel_files(relabel, no_relabel), decode=decode, bands=age_bands(bands))
+    for title, counts in report.summary().items():
+        if counts:
+            console.print(counts_table(title, counts))
+    problems = report.problems
+    kinds = summarize_kinds(problems)
+    console.print(counts_table("problems by kind", kinds) if kinds else "[green]no problems found[/]")
+    print_problems(problems, None if show_all else 20)
+    if problems_csv is not None:
+        _write_problems(problems_csv, problems)
+        console.print(f"problems written to {problems_csv}")
+    errors = [p for p in problems if p.severity == "error"]
+    if strict and errors:
+        typer.echo(f"maskcls: error: {len(errors)} error-level problem(s) in {root}, first: {errors[0]}", err=True)
+        raise typer.Exit(1)
+
+
+def _write_problems(path: Path, problems) -> None:
+    import csv
+
+    from maskcls.fileio import atomic_write
+
+    with atomic_write(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["severity", "kind", "path", "message"])
+        writer.writerows([p.severity, p.kind, str(p.path), p.message] for p in problems)
+
+
+@app.command("split")
+def split(
+    root: Path = typer.Argument(..., help="Competition root."),
+    out: Path = typer.Option(Path("split.json"), "--out", "-o", help="Split file to write."),
+    kind: str = typer.Option("kfold", "--kind", help="kfold or holdout."),
+    folds: int = typer.Option(5, "--folds", help="Number of folds (k-fold)."),
+    val: float = typer.Option(0.2, "--val", help="Share of people in validation (hold-out)."),
+    seed: int = typer.Option(42, "--seed"),
+    force: bool = typer.Option(False, "--force", help="Replace an existing split file."),
+    relabel: Optional[list[Path]] = RelabelOpt,
+    no_relabel: bool = NoRelabelOpt,
+    bands: str = AgeBandsOpt,
+) -> None:
+    """Split people (never photos) into stratified folds and save the split file runs reuse."""
+    from maskcls.cli.render import console, frame_table
+    from maskcls.data.check import load_dataset
+    from maskcls.data.splits import fold_balance, make_holdout, make_split
+    from maskcls.errors import MaskclsError
+
+    if kind not in ("kfold", "holdout"):
+        raise MaskclsError(f"--kind {kind!r}: expected kfold or holdout")
+    if out.exists() and not force:
+        raise MaskclsError(f"{out}: already exists (runs may refer to it); use --force or another --out")
+    age = age_bands(bands)
+    records = load_dataset(root, relabel_files(relabel, no_relabel)).records
+    result = make_split(records, folds, seed, bands=age) if kind == "kfold" else make_holdout(records, val, seed, age)
+    result.save(out)
+    title = f"{kind}: {result.n_splits} folds, seed {seed} — people and % of photos per gender/age stratum"
+    console.print(frame_table(title, fold_balance(records, result, age)))
+    console.print(f"split written to {out}")
+
+
+@app.command("import-utkface")
+def import_utkface(
+    src: Path = typer.Argument(..., help="Folder of <age>_<gender>_<race>_*.jpg faces, or one with labels.csv."),
+    dst: Path = typer.Argument(..., help="New competition root; DST/train is created."),
+    link: bool = typer.Option(False, "--link", help="Hard-link photos instead of copying."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Import only the first N faces."),
+) -> None:
+    """Import UTKFace-style faces as the competition layout (one person a photo, as normal.jpg)."""
+    from maskcls.cli.render import console, print_problems
+    from maskcls.data.importers import import_utkface as run
+
+    result = run(src, dst, link=link, limit=limit)
+    print_problems(result.problems)
+    console.print(f"imported {result.written:,} people into {result.out} ({len(result.problems)} skipped or noted)")
+
+
+@app.command("import-boxes")
+def import_boxes(
+    photos: Path = typer.Argument(..., help="Folder of photos."),
+    boxes: Path = typer.Argument(..., help="CSV image,box,mask,x0,y0,x1,y1 (mask: mask/incorrect/normal)."),
+    dst: Path = typer.Argument(..., help="New folder for images/ and labels.csv."),
+    margin: float = typer.Option(0.2, "--margin", help="Margin around each box, as a fraction of its side."),
+    min_size: int = typer.Option(0, "--min-size", help="Skip (and list) faces smaller than this many pixels."),
+) -> None:
+    """Cut labelled face crops out of photos with face boxes."""
+    from collections import Counter
+
+    from maskcls.cli.render import console, counts_table, print_problems
+    from maskcls.data.importers import import_boxes as run
+    from maskcls.data.layout import read_csv_rows
+
+    result = run(photos, boxes, dst, margin=margin, min_size=min_size)
+    print_problems(result.problems)
+    labels = Counter(r["mask_name"] for r in read_csv_rows(dst / "labels.csv", ("mask_name",)))
+    console.print(counts_table("face crops per mask status", dict(labels)))
+    console.print(f"wrote {result.written:,} crops to {dst} ({len(result.problems)} skipped or noted)")
+
+
+@app.command("synthetic")
+def synthetic(
+    dst: Path = typer.Argument(..., help="New folder for the synthetic competition layout."),
+    people: int = typer.Option(60, "--people", help="Training people (7 photos each)."),
+    eval_people: int = typer.Option(20, "--eval-people", help="People in the eval set."),
+    seed: int = typer.Option(0, "--seed"),
+    quirks: bool = typer.Option(False, "--quirks", help="Add what real archives hold (dot files, -1 ids, …)."),
+) -> None:
+    """Draw a small synthetic dataset (procedural faces, clearly not real people) in the competition layout."""
+    from maskcls.cli.render import console
+    from maskcls.data.synthetic import make_synthetic
+    from maskcls.errors import MaskclsError
+
+    if dst.exists() and any(dst.iterdir()):
+        raise MaskclsError(f"{dst}: already exists and is not empty")
+    info = make_synthetic(dst, people=people, eval_people=eval_people, seed=seed, quirks=quirks)
+    console.print(f"synthetic data: {info.train_people} people, {info.eval_images} eval images in {dst}")

@@ -1,0 +1,162 @@
+"""Typed configuration: pydantic models loaded from YAML, with ``key=value`` overrides from the command line.
+
+``load_config("preset.yaml", ["data.age_thresholds=[30,58]", "split.seed=7"])`` reads the file, applies each
+override to the dotted key (values are parsed as YAML, so numbers, lists and ``null`` work), and validates the
+result. Unknown keys are errors, so a typo never silently does nothing. :func:`dump_config` writes the fully
+resolved config that a run folder keeps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from maskcls.errors import MaskclsError
+from maskcls.labels import AgeBands, TrainingAgePolicy
+
+PRESETS = Path(__file__).with_name("presets")
+
+
+class ConfigError(MaskclsError):
+    """An invalid config file or override; the message is one line naming the key or file."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Strict):
+    """Where the data is and how labels are read.
+
+    Attributes:
+        root: competition root (holding ``train/`` and optionally ``eval/``).
+        age_thresholds: evaluation age bands (lower bounds of the middle and oldest band).
+        train_old_threshold: training-only lower bound of the oldest band (e.g. 58); evaluation is unchanged.
+        train_drop_ages: inclusive age range left out of training (e.g. ``[57, 59]``); evaluation is unchanged.
+        relabel: corrections files applied in order; ``default`` is the shipped list of documented fixes,
+            an empty list turns relabeling off.
+    """
+
+    root: Path | None = None
+    age_thresholds: tuple[int, int] = (30, 60)
+    train_old_threshold: int | None = None
+    train_drop_ages: tuple[int, int] | None = None
+    relabel: list[str] = Field(default_factory=lambda: ["default"])
+
+    @model_validator(mode="after")
+    def _check_bands(self) -> "DataConfig":
+        try:
+            self.age_policy()
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    def bands(self) -> AgeBands:
+        """The evaluation age bands."""
+        return AgeBands(tuple(self.age_thresholds))
+
+    def age_policy(self) -> TrainingAgePolicy:
+        """The training-only age policy built on the evaluation bands."""
+        drop = tuple(self.train_drop_ages) if self.train_drop_ages else None
+        return TrainingAgePolicy(self.bands(), self.train_old_threshold, drop)
+
+
+class SplitConfig(_Strict):
+    """How people are split into training and validation.
+
+    Attributes:
+        kind: ``holdout`` (one validation fold) or ``kfold``.
+        n_splits: folds of a k-fold split.
+        val_fraction: share of people in validation for a hold-out split.
+        seed: split seed.
+        file: an existing split file to reuse instead of making one.
+    """
+
+    kind: Literal["holdout", "kfold"] = "holdout"
+    n_splits: int = Field(5, ge=2)
+    val_fraction: float = Field(0.2, gt=0.0, le=0.5)
+    seed: int = 42
+    file: Path | None = None
+
+    @field_validator("file", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value in ("", "null") else value
+
+
+class Config(_Strict):
+    """The whole configuration of a maskcls job."""
+
+    name: str = "run"
+    seed: int = 42
+    data: DataConfig = Field(default_factory=DataConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+
+
+def _set_dotted(tree: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = tree
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {key}: {part} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split ``key=value`` and parse the value as YAML (``3`` → int, ``[30,58]`` → list, ``null`` → None)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {text!r} is not key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def resolve_preset(name_or_path: str | Path) -> Path:
+    """A YAML path as given, or a preset shipped with maskcls by name (``baseline`` → presets/baseline.yaml)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    preset = PRESETS / f"{name_or_path}.yaml"
+    if preset.is_file():
+        return preset
+    known = sorted(p.stem for p in PRESETS.glob("*.yaml")) if PRESETS.is_dir() else []
+    raise ConfigError(f"{name_or_path}: no such config file or preset (presets: {', '.join(known) or 'none'})")
+
+
+def load_config(source: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Load a config from a YAML file or preset name (or defaults), then apply ``key=value`` overrides.
+
+    Raises:
+        ConfigError: naming the file or key of the first problem.
+    """
+    tree: dict[str, Any] = {}
+    if source is not None:
+        path = resolve_preset(source)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: a config must be a mapping of sections")
+        tree = loaded or {}
+    for item in overrides:
+        _set_dotted(tree, *parse_override(item))
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "config"
+        raise ConfigError(f"{where}: {first['msg']}" + (f" (in {source})" if source else "")) from None
+
+
+def dump_config(config: Config) -> str:
+    """The fully resolved config as YAML (paths as strings), ready to reproduce a run."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

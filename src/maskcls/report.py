@@ -1,0 +1,107 @@
+"""A tiny self-contained HTML page builder for reports (EDA, training summaries, analyses).
+
+A :class:`Page` collects blocks in order and writes one HTML file with its CSS inline. All text is
+HTML-escaped; images are referenced by a path relative to the page, so a report folder can be moved
+or zipped as a whole::
+
+    page = Page("Data report")
+    page.heading("Classes")
+    page.image(out / "classes.png", "Images per class")
+    page.table(frame)
+    page.save(out / "report.html")
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+from urllib.parse import quote
+
+from maskcls.fileio import write_text
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1200px;
+       padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { border-bottom: 2px solid #444; padding-bottom: .2em; }
+h2 { border-bottom: 1px solid #ccc; padding-bottom: .1em; margin-top: 1.8em; }
+table { border-collapse: collapse; margin: .8em 0; font-size: .9em; }
+th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: left; font-variant-numeric: tabular-nums; }
+th { background: #f2f2f2; }
+tbody tr:nth-child(even) { background: #fafafa; }
+figure { margin: 1em 0; }
+figure img { max-width: 100%; border: 1px solid #ddd; }
+figcaption { color: #555; font-size: .9em; }
+""".strip()
+
+
+@dataclass(frozen=True)
+class _Image:
+    path: Path
+    caption: str
+
+
+class Page:
+    """An HTML page built block by block.
+
+    Args:
+        title: the page title, also shown as the top-level heading.
+    """
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self._blocks: list[str | _Image] = []
+
+    def heading(self, text: str, level: int = 2) -> None:
+        """Add a heading (``level`` 1–6; 1 is reserved for the title by convention)."""
+        if not 1 <= level <= 6:
+            raise ValueError(f"heading level must be 1..6, got {level}")
+        self._blocks.append(f"<h{level}>{html.escape(text)}</h{level}>")
+
+    def paragraph(self, text: str) -> None:
+        """Add a paragraph of plain text."""
+        self._blocks.append(f"<p>{html.escape(text)}</p>")
+
+    def table(self, data: Any, columns: Sequence[str] | None = None, index: bool = True) -> None:
+        """Add a table from a pandas DataFrame or from rows.
+
+        Args:
+            data: a DataFrame (its index is shown when ``index``) or an iterable of row sequences.
+            columns: column headers for rows (ignored for a DataFrame).
+            index: whether to show a DataFrame's index; rows never get one.
+        """
+        import pandas as pd
+
+        if not isinstance(data, pd.DataFrame):
+            data, index = pd.DataFrame(list(data), columns=columns), False
+        self._blocks.append(data.to_html(index=index, border=0, escape=True, na_rep=""))
+
+    def image(self, path: str | Path, caption: str = "") -> None:
+        """Add an image file; the page links it by a path relative to where the page is saved."""
+        self._blocks.append(_Image(Path(path), caption))
+
+    def render(self, base: str | Path = ".") -> str:
+        """The page as HTML, image paths made relative to the folder ``base``."""
+        body = "\n".join(self._render_block(block, Path(base)) for block in self._blocks)
+        title = html.escape(self.title)
+        return (
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{title}</title>\n<style>\n{CSS}\n</style>\n</head>\n<body>\n"
+            f"<h1>{title}</h1>\n{body}\n</body>\n</html>\n"
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write the page atomically to ``path`` and return it."""
+        path = Path(path)
+        return write_text(path, self.render(path.parent))
+
+    @staticmethod
+    def _render_block(block: str | _Image, base: Path) -> str:
+        if isinstance(block, str):
+            return block
+        src = html.escape(quote(Path(os.path.relpath(block.path, base)).as_posix()))
+        caption = html.escape(block.caption)
+        figcaption = f"<figcaption>{caption}</figcaption>" if caption else ""
+        return f"<figure><img src=\"{src}\" alt=\"{caption}\">{figcaption}</figure>"
