@@ -64,18 +64,21 @@ class Page:
         """Add a paragraph of plain text."""
         self._blocks.append(f"<p>{html.escape(text)}</p>")
 
-    def table(self, data: Any, columns: Sequence[str] | None = None, index: bool = True) -> None:
+    def table(self, data: Any, columns: Sequence[str] | None = None, index: bool | None = None) -> None:
         """Add a table from a pandas DataFrame or from rows.
 
         Args:
-            data: a DataFrame (its index is shown when ``index``) or an iterable of row sequences.
+            data: a DataFrame or an iterable of row sequences.
             columns: column headers for rows (ignored for a DataFrame).
-            index: whether to show a DataFrame's index; rows never get one.
+            index: whether to show the DataFrame's index; by default only a meaningful one is shown
+                (not a plain ``0, 1, 2 …`` range), so rows never get one.
         """
         import pandas as pd
 
         if not isinstance(data, pd.DataFrame):
-            data, index = pd.DataFrame(list(data), columns=columns), False
+            data = pd.DataFrame(list(data), columns=columns)
+        if index is None:
+            index = not (isinstance(data.index, pd.RangeIndex) and data.index.name is None)
         self._blocks.append(data.to_html(index=index, border=0, escape=True, na_rep=""))
 
     def image(self, path: str | Path, caption: str = "") -> None:

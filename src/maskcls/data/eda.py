@@ -151,7 +151,7 @@ def _try_size(path: str | Path) -> Size | str:
     try:
         return image_size(path)
     except Exception as exc:  # noqa: BLE001 - a report lists bad files, whatever PIL raises for them
-        return f"{type(exc).__name__}: {exc}"
+        return f"{type(exc).__name__}: {exc}".replace(str(path), Path(path).name)
 
 
 def _parallel(function: Callable[[T], R], items: Sequence[T], description: str) -> list[R]:
@@ -225,8 +225,7 @@ def _files_section(page: Page, frame: pd.DataFrame, size_problems: list[Problem]
     page.table(sizes.head(TOP_SIZES))
     page.image(plot_sizes(sizes, out_dir / "image_sizes.png"), "Image sizes; marker area grows with the count")
     if size_problems:
-        page.heading("Unreadable files", 3)
-        page.table([(str(p.path), p.message) for p in size_problems], columns=["path", "reason"])
+        page.paragraph(f"{len(size_problems)} file(s) could not be read; they are listed under Problems.")
 
 
 def _samples_section(

@@ -144,15 +144,21 @@ def apply_corrections(records: Iterable[Record], corrections: Sequence[Correctio
 def save_correction(path: str | Path, correction: Correction) -> None:
     """Add or replace one correction in a CSV, written atomically (temp file + rename).
 
-    A correction for the same ``id`` and ``field`` replaces the earlier one, so saving twice is harmless.
+    A correction for the same ``id`` and ``field`` replaces the earlier one, so saving twice is harmless. The
+    read-modify-write holds an exclusive lock on a sidecar ``.lock`` file, so concurrent saves (threads or
+    processes) never lose each other's corrections.
     """
     import csv
+    import fcntl
 
     path = Path(path)
-    existing = read_corrections(path) if path.exists() else []
-    kept = [c for c in existing if (c.id, c.field) != (correction.id, correction.field)] + [correction]
-    with atomic_write(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([*RELABEL_COLUMNS, "note"])
-        for c in kept:
-            writer.writerow([c.id, c.field, c.value, c.note])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        existing = read_corrections(path) if path.exists() else []
+        kept = [c for c in existing if (c.id, c.field) != (correction.id, correction.field)] + [correction]
+        with atomic_write(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow([*RELABEL_COLUMNS, "note"])
+            for c in kept:
+                writer.writerow([c.id, c.field, c.value, c.note])

@@ -1,0 +1,453 @@
+"""A small SYNTHETIC dataset in the competition layout, for the built-in demo and the tests.
+
+Nothing written here is a photo of a real person: every image is a cartoon face drawn procedurally with
+Pillow (ellipses, lines and polygons) from random numbers. The drawings carry the three labels visibly, so
+that a small CNN can learn them:
+
+- mask status: ``mask1``–``mask5`` show a mask over nose, mouth and chin (surgical white or blue with pleats,
+  black cloth, patterned cloth, a KF94-like shape with a fold seam), ``incorrect_mask`` a mask pulled below
+  the nose or down to the chin, ``normal`` no mask;
+- gender: long hair falling to the shoulders (female) or short hair, sometimes a beard shadow (male);
+- age: dark hair and a smooth face (<30), greying hair and a first wrinkle (30–59), grey or white hair and
+  wrinkles on the forehead and around the eyes (>=60).
+
+Every photo of a person differs by face position, scale, tilt, lighting, noise and JPEG quality. With
+``quirks=True`` the tree also holds what real archives hold (dot files, ``-1``/``-2`` ids, a repeated id,
+mixed extensions, a short folder, a folder missing from ``train.csv`` and a row without a folder), and
+:func:`inject_broken_files` adds unreadable and odd files on demand. The same seed gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from maskcls.data.layout import EVAL_COLUMNS, TRAIN_COLUMNS, read_csv_rows
+from maskcls.fileio import atomic_write, write_text
+from maskcls.labels import DEFAULT_AGE_BANDS, GENDER_NAMES, STEM_TO_MASK, STEMS, AgeBand, Gender, Mask, encode
+from maskcls.progress import track
+
+RGB = tuple[int, int, int]
+
+RACE = "Asian"
+MIN_AGE, MAX_AGE = 18, 75
+FEMALE_SHARE = 0.6
+BAND_WEIGHTS = (0.45, 0.45, 0.10)
+#: Longest side the faces are drawn at before resizing to the requested size (keeps generation fast).
+DRAW_HEIGHT = 256
+#: Quirks need this many training people: seven distinct roles plus the owner of the repeated id.
+MIN_QUIRK_PEOPLE = 8
+MASK_KINDS = ("surgical_white", "surgical_blue", "cloth_black", "cloth_pattern", "kf94")
+INCORRECT_STYLES = ("below_nose", "chin")
+
+SKIN_TONES: tuple[RGB, ...] = (
+    (242, 214, 192), (234, 200, 172), (226, 188, 156), (214, 172, 138), (196, 150, 114), (168, 120, 88),
+    (128, 88, 62),
+)
+SKIN_WEIGHTS = (0.18, 0.22, 0.22, 0.16, 0.10, 0.07, 0.05)
+YOUNG_HAIR: tuple[RGB, ...] = ((22, 18, 16), (40, 28, 22), (70, 46, 30), (112, 74, 46), (150, 108, 66), (196, 164, 110))
+YOUNG_HAIR_WEIGHTS = (0.35, 0.25, 0.18, 0.12, 0.06, 0.04)
+GREY: RGB = (200, 200, 200)
+
+README = """\
+SYNTHETIC DATA - procedurally drawn, not photos of real people.
+
+Every image in this folder was drawn by maskcls.data.synthetic with Pillow from random numbers (seed {seed}):
+cartoon faces whose mask status, gender and age band are drawn visibly. The layout imitates the mask
+classification competition (train/train.csv, train/images/<id>_<gender>_<race>_<age>/, eval/info.csv,
+eval/images/) so that the tools can be demonstrated and tested offline. eval_gt.csv holds the true eval labels.
+Models trained on it learn nothing about real faces.
+"""
+
+APPLEDOUBLE_BYTES = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(66)
+DS_STORE_BYTES = b"\x00\x00\x00\x01Bud1" + bytes(120)
+
+
+@dataclass
+class SyntheticInfo:
+    """What :func:`make_synthetic` wrote.
+
+    Attributes:
+        root: the dataset root (holding ``train/``, ``eval/``, ``eval_gt.csv`` and ``README.txt``).
+        train_people: training people generated (with quirks, one of them has only a CSV row).
+        eval_images: photos in the eval set.
+        quirks: kind of each injected quirk -> the path it sits at (empty without quirks).
+    """
+
+    root: Path
+    train_people: int
+    eval_images: int
+    quirks: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass
+class _Person:
+    """One drawn person and how it is written: ``in_csv``/``on_disk`` and per-stem file extensions."""
+
+    id: str
+    gender: int
+    age: int
+    incorrect_style: str
+    in_csv: bool = True
+    on_disk: bool = True
+    stems: tuple[str, ...] = STEMS
+    extensions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> str:
+        return f"{self.id}_{GENDER_NAMES[self.gender]}_{RACE}_{self.age}"
+
+    @property
+    def band(self) -> int:
+        return int(DEFAULT_AGE_BANDS.band(self.age))
+
+
+@dataclass(frozen=True)
+class _Look:
+    """A person's appearance, the same in all seven photos. Heights are in face half-heights."""
+
+    gender: int
+    skin: RGB
+    hair: RGB
+    grey_streaks: int
+    wrinkles: int
+    hairline: float
+    hair_length: float
+    beard: bool
+    lips: RGB
+    iris: RGB
+    mouth_width: float
+    face_width: float
+    face_ratio: float
+    clothing: RGB
+    v_neck: bool
+    background: tuple[RGB, RGB]
+    pattern: tuple[RGB, RGB]
+    mask_kinds: tuple[str, ...]
+    incorrect_kind: str
+    incorrect_style: str
+
+
+@dataclass(frozen=True)
+class _Pose:
+    """What changes between two photos of one person."""
+
+    dx: float
+    dy: float
+    scale: float
+    angle: float
+    light: float
+    cast: tuple[float, float, float]
+    side_light: float
+    noise: float
+    quality: int
+
+
+@dataclass(frozen=True)
+class _Face:
+    """Face geometry in pixels: centre ``(cx, cy)`` and half-width ``a``, half-height ``b``."""
+
+    cx: float
+    cy: float
+    a: float
+    b: float
+
+    def p(self, x: float, y: float) -> tuple[float, float]:
+        """A point given in face units (``x`` in half-widths, ``y`` in half-heights from the centre)."""
+        return (self.cx + x * self.a, self.cy + y * self.b)
+
+    def box(self, x0: float, y0: float, x1: float, y1: float) -> list[tuple[float, float]]:
+        """A bounding box given in face units."""
+        return [self.p(x0, y0), self.p(x1, y1)]
+
+    def px(self, width: float) -> int:
+        """A line width that scales with the face (``width`` pixels for a face 38 pixels wide)."""
+        return max(1, round(width * self.a / 38))
+
+
+# ---------------------------------------------------------------- colours and random attributes
+
+
+def _mix(a: RGB, b: RGB, t: float) -> RGB:
+    return tuple(int(round(x + (y - x) * t)) for x, y in zip(a, b))  # type: ignore[return-value]
+
+
+def _shade(colour: RGB, factor: float) -> RGB:
+    return tuple(int(min(255, max(0, round(c * factor)))) for c in colour)  # type: ignore[return-value]
+
+
+def _jitter(rng: np.random.Generator, colour: RGB, amount: int) -> RGB:
+    return tuple(int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in colour)  # type: ignore[return-value]
+
+
+def _pick(rng: np.random.Generator, options: Sequence, weights: Sequence[float]):
+    return options[int(rng.choice(len(options), p=np.asarray(weights) / sum(weights)))]
+
+
+def _age_range(band: int) -> tuple[int, int]:
+    low, high = DEFAULT_AGE_BANDS.thresholds
+    return ((MIN_AGE, low - 1), (low, high - 1), (high, MAX_AGE))[band]
+
+
+def _draw_people(rng: np.random.Generator, ids: Iterable[str]) -> list[_Person]:
+    """Genders and ages; the first six people take one gender × age-band combination each."""
+    combos = [(gender, band) for gender in Gender for band in AgeBand]
+    people = []
+    for index, pid in enumerate(ids):
+        if index < len(combos):
+            gender, band = combos[index]
+        else:
+            gender = Gender.FEMALE if rng.random() < FEMALE_SHARE else Gender.MALE
+            band = int(rng.choice(len(BAND_WEIGHTS), p=BAND_WEIGHTS))
+        low, high = _age_range(band)
+        age = int(rng.integers(low, high + 1))
+        people.append(_Person(pid, int(gender), age, INCORRECT_STYLES[index % 2]))
+    return people
+
+
+def _hair_colour(rng: np.random.Generator, band: int) -> RGB:
+    if band == AgeBand.YOUNG:
+        return _jitter(rng, _pick(rng, YOUNG_HAIR, YOUNG_HAIR_WEIGHTS), 8)
+    if band == AgeBand.MIDDLE:
+        dark = _pick(rng, YOUNG_HAIR[:3], YOUNG_HAIR_WEIGHTS[:3])
+        return _mix(dark, GREY, rng.uniform(0.1, 0.3))
+    level = int(rng.integers(170, 236))
+    return _mix((level, level, level - 4), YOUNG_HAIR[1], rng.uniform(0.0, 0.15))
+
+
+def _hairline(rng: np.random.Generator, gender: int, band: int) -> float:
+    if gender == Gender.FEMALE:
+        return rng.uniform(0.6, 0.78)
+    return rng.uniform(*((0.68, 0.8), (0.72, 0.88), (0.8, 0.97))[band])
+
+
+def _draw_look(rng: np.random.Generator, person: _Person) -> _Look:
+    """A person's appearance: skin, hair, face shape, clothes, background and masks."""
+    female = person.gender == Gender.FEMALE
+    band = person.band
+    skin = _jitter(rng, _pick(rng, SKIN_TONES, SKIN_WEIGHTS), 6)
+    lip_tint = (200, 60, 75) if female else (165, 90, 85)
+    wall = int(rng.integers(135, 236))
+    background = _jitter(rng, (wall, wall, wall), 22)
+    return _Look(
+        gender=person.gender,
+        skin=skin,
+        hair=_hair_colour(rng, band),
+        grey_streaks=(0, int(rng.integers(2, 4)), 0)[band],
+        wrinkles=band,
+        hairline=_hairline(rng, person.gender, band),
+        hair_length=rng.uniform(0.2, 1.0) if female else 0.0,
+        beard=not female and rng.random() < (0.2, 0.45, 0.45)[band],
+        lips=_mix(skin, lip_tint, rng.uniform(0.35, 0.65) if female else rng.uniform(0.2, 0.35)),
+        iris=_jitter(rng, (48, 32, 26), 10),
+        mouth_width=rng.uniform(0.24, 0.34),
+        face_width=rng.uniform(0.92, 1.06) * (0.96 if female else 1.0),
+        face_ratio=rng.uniform(1.25, 1.4),
+        clothing=tuple(int(c) for c in rng.integers(15, 240, 3)),  # type: ignore[arg-type]
+        v_neck=bool(rng.random() < 0.4),
+        background=(background, _shade(background, rng.uniform(0.72, 0.95))),
+        pattern=(tuple(int(c) for c in rng.integers(40, 230, 3)), tuple(int(c) for c in rng.integers(0, 256, 3))),  # type: ignore[arg-type]
+        mask_kinds=tuple(str(k) for k in rng.permutation(MASK_KINDS)),
+        incorrect_kind=str(rng.choice(MASK_KINDS)),
+        incorrect_style=person.incorrect_style,
+    )
+
+
+def _draw_pose(rng: np.random.Generator) -> _Pose:
+    return _Pose(
+        dx=rng.uniform(-0.06, 0.06),
+        dy=rng.uniform(-0.025, 0.025),
+        scale=rng.uniform(0.92, 1.08),
+        angle=rng.uniform(-6.0, 6.0),
+        light=rng.uniform(0.85, 1.12),
+        cast=tuple(rng.uniform(0.94, 1.06, 3)),  # type: ignore[arg-type]
+        side_light=rng.uniform(-0.12, 0.12),
+        noise=rng.uniform(2.0, 6.0),
+        quality=int(rng.integers(78, 95)),
+    )
+
+
+# ---------------------------------------------------------------- drawing
+
+
+def _draw_background(size: tuple[int, int], look: _Look, pose: _Pose) -> Image.Image:
+    """A vertical gradient between the person's two wall colours."""
+    width, height = size
+    top, bottom = (np.asarray(c, dtype=np.float32) for c in look.background)
+    t = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
+    rows = top + (bottom - top) * (t ** (1.0 + pose.side_light))
+    pixels = np.broadcast_to(rows, (height, width, 3)).clip(0, 255).astype(np.uint8)
+    return Image.fromarray(pixels, "RGB").convert("RGBA")
+
+
+def _draw_back_hair(draw: ImageDraw.ImageDraw, f: _Face, look: _Look) -> None:
+    """Long hair behind the head and neck (drawn before the torso)."""
+    end = 1.4 + look.hair_length
+    draw.ellipse(f.box(-1.16, -1.2, 1.16, 0.2), fill=look.hair)
+    draw.polygon([f.p(-1.16, -0.5), f.p(1.16, -0.5), f.p(1.4, end), f.p(-1.4, end)], fill=look.hair)
+
+
+def _draw_torso(draw: ImageDraw.ImageDraw, f: _Face, look: _Look, height: int) -> None:
+    """Neck, shoulders in the person's clothing colour and a round or V neckline."""
+    neck = _shade(look.skin, 0.86)
+    base = 1.3
+    draw.ellipse(f.box(-2.6, base, 2.6, base + 2.4), fill=look.clothing)
+    draw.rectangle([f.p(-2.6, base + 1.2), (f.cx + 2.6 * f.a, height)], fill=look.clothing)
+    draw.rectangle(f.box(-0.42, 0.4, 0.42, base + 0.12), fill=neck)
+    if look.v_neck:
+        draw.polygon([f.p(-0.5, base), f.p(0.5, base), f.p(0.0, base + 0.75)], fill=neck)
+    else:
+        draw.chord(f.box(-0.55, base - 0.3, 0.55, base + 0.45), 0, 180, fill=neck)
+
+
+def _draw_ears(draw: ImageDraw.ImageDraw, f: _Face, look: _Look) -> None:
+    for side in (-1, 1):
+        draw.ellipse(f.box(side * 1.0 - 0.13, -0.24, side * 1.0 + 0.13, 0.16), fill=_shade(look.skin, 0.95))
+        draw.arc(f.box(side * 1.0 - 0.07, -0.16, side * 1.0 + 0.07, 0.08), 0, 360, fill=_shade(look.skin, 0.78))
+
+
+def _draw_side_strands(draw: ImageDraw.ImageDraw, f: _Face, look: _Look) -> None:
+    """Long hair falling beside the face over the shoulders (the face is drawn over their inner edge)."""
+    end = 1.4 + look.hair_length
+    for side in (-1, 1):
+        points = [(0.7, -0.8), (1.2, -0.5), (1.36, 0.4), (1.45, end), (0.98, end), (0.9, 0.9), (0.72, 0.2)]
+        draw.polygon([f.p(side * x, y) for x, y in points], fill=look.hair)
+
+
+def _draw_hair_cap(draw: ImageDraw.ImageDraw, f: _Face, look: _Look) -> None:
+    """Hair on the top of the head, grey streaks for the middle-aged, then the forehead below the hairline."""
+    female = look.gender == Gender.FEMALE
+    rx, top, bottom = (1.14, -1.2, -0.5) if female else (1.07, -1.14, -0.56)
+    cap = f.box(-rx, top, rx, 2 * bottom - top)
+    draw.chord(cap, 180, 360, fill=look.hair)
+    if not female:
+        for side in (-1, 1):
+            sideburn = [(0.72, -0.56), (1.0, -0.56), (0.99, -0.12), (0.9, -0.12)]
+            draw.polygon([f.p(side * x, y) for x, y in sideburn], fill=look.hair)
+    streak = _mix(look.hair, (235, 235, 235), 0.75)
+    for k in range(look.grey_streaks):
+        shrink = 0.92 - 0.14 * k
+        half_w, half_h = rx * shrink, (bottom - top) * shrink
+        box = f.box(-half_w, bottom - half_h, half_w, bottom + half_h)
+        draw.arc(box, 200 + 12 * k, 330 - 8 * k, fill=streak, width=f.px(1.4))
+    hairline = look.hairline
+    draw.ellipse(f.box(-0.8, -hairline, 0.8, hairline - 0.2), fill=look.skin)
+
+
+def _draw_eyes_and_brows(draw: ImageDraw.ImageDraw, f: _Face, look: _Look) -> None:
+    female = look.gender == Gender.FEMALE
+    brow = _shade(look.hair, 0.8) if look.wrinkles < AgeBand.OLD else _mix(look.hair, (90, 90, 90), 0.4)
+    arch = 0.06 if female else 0.02
+    for side in (-1, 1):
+        x = side * 0.4
+        draw.line([f.p(side * 0.16, -0.3), f.p(x, -0.33 - arch), f.p(side * 0.64, -0.29)],
+                  fill=brow, width=f.px(1.3 if female else 2.4), joint="curve")
+        draw.ellipse(f.box(x - 0.17, -0.2, x + 0.17, -0.07), fill=(246, 244, 240))
+        draw.ellipse(f.box(x - 0.075, -0.19, x + 0.075, -0.08), fill=look.iris)
+        draw.ellipse(f.box(x - 0.03, -0.16, x + 0.03, -0.11), fill=(12, 10, 10))
+        draw.arc(f.box(x - 0.18, -0.21, x + 0.18, -0.04), 190, 350, fill=(40, 30, 28), width=f.px(1.3))
+
+
+def _draw_nose(draw: ImageDraw.ImageDraw, f: _Face, look: _Look) -> None:
+    draw.line([f.p(0.06, -0.06), f.p(0.1, 0.22)], fill=_shade(look.skin, 0.82), width=f.px(1))
+    draw.ellipse(f.box(-0.14, 0.2, 0.14, 0.34), fill=_shade(look.skin, 0.9))
+    for side in (-1, 1):
+        draw.ellipse(f.box(side * 0.08 - 0.04, 0.29, side * 0.08 + 0.04, 0.335), fill=_shade(look.skin, 0.5))
+
+
+def _draw_beard(draw: ImageDraw.ImageDraw, f: _Face, look: _Look) -> None:
+    shadow = _mix(look.skin, look.hair, 0.22)
+    draw.chord(f.box(-1, -1, 1, 1), 18, 162, fill=shadow)
+    draw.rectangle(f.box(-0.34, 0.4, 0.34, 0.52), fill=shadow)
+
+
+def _draw_mouth(draw: ImageDraw.ImageDraw, f: _Face, look: _Look) -> None:
+    w = look.mouth_width
+    draw.ellipse(f.box(-w, 0.53, w, 0.66), fill=look.lips)
+    draw.line([f.p(-w, 0.59), f.p(0, 0.6), f.p(w, 0.59)], fill=_shade(look.lips, 0.55), width=f.px(1.2))
+
+
+def _draw_wrinkles(draw: ImageDraw.ImageDraw, f: _Face, look: _Look) -> None:
+    """One forehead line and smile lines from 30; more forehead lines, crow's feet and eye bags from 60."""
+    line = _shade(look.skin, 0.68)
+    width = f.px(1.2)
+    rows = (-0.5,) if look.wrinkles == AgeBand.MIDDLE else (-0.42, -0.5, -0.58)
+    for y in rows:
+        if y > -look.hairline + 0.04:
+            draw.arc(f.box(-0.42, y - 0.06, 0.42, y + 0.06), 200, 340, fill=line, width=width)
+    for side in (-1, 1):
+        draw.line([f.p(side * 0.2, 0.3), f.p(side * 0.33, 0.45), f.p(side * 0.38, 0.62)], fill=line, width=width)
+        if look.wrinkles == AgeBand.OLD:
+            x = side * 0.4
+            draw.arc(f.box(x - 0.16, -0.1, x + 0.16, 0.02), 20, 160, fill=line, width=width)
+            for dy in (-0.08, 0.0, 0.08):
+                draw.line([f.p(side * 0.6, -0.13 + dy / 3), f.p(side * 0.74, -0.13 + dy)], fill=line, width=width)
+
+
+def _mask_outline(kind: str, top: float, side: float) -> list[tuple[float, float]]:
+    """A mask's outline in face units, from its upper-edge centre ``top`` and the height of its corners."""
+    rx, ry = 1.05, 1.1
+    t0 = math.asin(min(side / ry, 0.99))
+    corner = rx * math.cos(t0)
+    if kind == "kf94":
+        lower = [(corner, side), (0.62, 0.98), (0.0, 1.2), (-0.62, 0.98), (-corner, side)]
+        upper = [(-0.5, top + 0.02), (0.0, top - 0.06), (0.5, top + 0.02)]
+    else:
+        lower = [(rx * math.cos(t), ry * math.sin(t)) for t in np.linspace(t0, math.pi - t0, 14)]
+        upper = [(-0.5, top + 0.05), (0.0, top), (0.5, top + 0.05)]
+    return lower + upper
+
+
+def _mask_fabric(size: tuple[int, int], f: _Face, kind: str, look: _Look, top: float) -> tuple[Image.Image, RGB]:
+    """The mask's cloth over the whole canvas (cut out later) and its edge colour."""
+    colours = {
+        "surgical_white": ((236, 238, 240), (196, 202, 210)),
+        "surgical_blue": ((148, 192, 226), (104, 152, 196)),
+        "cloth_black": ((32, 32, 36), (70, 70, 76)),
+        "cloth_pattern": (look.pattern[0], _shade(look.pattern[0], 0.7)),
+        "kf94": ((246, 246, 246), (190, 190, 196)),
+    }
+    fill, edge = colours[kind]
+    fabric = Image.new("RGB", size, fill)
+    draw = ImageDraw.Draw(fabric)
+    if kind.startswith("surgical"):
+        for k in (1, 2, 3):
+            y = top + (1.05 - top) * k / 4
+            draw.line([f.p(-1.2, y + 0.04), f.p(1.2, y + 0.04)], fill=edge, width=f.px(1.6))
+        draw.line([f.p(-0.3, top + 0.05), f.p(0.3, top + 0.05)], fill=_shade(edge, 0.8), width=f.px(1.6))
+    elif kind == "cloth_pattern":
+        step = 0.22
+        for i, y in enumerate(np.arange(top - 0.2, 1.3, step * 1.3)):
+            for x in np.arange(-1.2 + (i % 2) * step / 2, 1.2, step):
+                draw.ellipse(f.box(x - 0.05, y - 0.04, x + 0.05, y + 0.04), fill=look.pattern[1])
+    elif kind == "kf94":
+        middle = (top + 1.2) / 2
+        draw.line([f.p(-1.2, middle), f.p(1.2, middle)], fill=edge, width=f.px(1.4))
+    else:
+        draw.line([f.p(0.0, top), f.p(0.0, 1.25)], fill=edge, width=f.px(1.2))
+    return fabric, edge
+
+
+def _draw_mask(layer: Image.Image, f: _Face, kind: str, placement: str) -> None:
+    """A mask worn (``worn``), pulled below the nose (``below_nose``) or down to the chin (``chin``)."""
+    look = _draw_mask.look  # type: ignore[attr-defined]
+    top, side = {"worn": (-0.05, 0.06), "below_nose": (0.4, 0.42), "chin": (0.72, 0.68)}[placement]
+    outline = [f.p(x, y) for x, y in _mask_outline(kind, top, side)]
+    fabric, edge = _mask_fabric(layer.size, f, kind, look, top)
+    cutout = Image.new("L", layer.size, 0)
+    ImageDraw.Draw(cutout).polygon(outline, fill=255)
+    layer.paste(fabric, (0, 0), cutout)
+    draw = ImageDraw.Draw(layer)
+    draw.line(outline + outline[:1], fill=edge, width=f.px(1.2))
+    loop = (40, 40, 44) if kind == "cloth_black" else (236, 236, 236)
+    for s in (-1, 1):
+        upper = f.p(s * 1.0, side)
+        lower = f.p(s * 0.9, min(side + 0.45, 0.85))
+        draw.line([upper, f.p(s * 1.05, -0.2)], fill=loop, width=f.px(1.4))
+        draw.line([lower, f.p(s * 1.08, 0.12)], fill=loop, width=f.px(1.4))

@@ -1,0 +1,48 @@
+import pytest
+
+from maskcls.config import ConfigError, dump_config, load_config, parse_override
+
+
+def test_defaults_and_overrides(tmp_path):
+    config = load_config(None, ["data.age_thresholds=[30,58]", "split.seed=7", "data.relabel=[]", "name=x"])
+    assert config.data.age_thresholds == (30, 58) and config.split.seed == 7 and config.data.relabel == []
+    assert config.data.bands().band(58) == 2
+
+
+def test_yaml_then_overrides_and_round_trip(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data:\n  train_old_threshold: 58\n  train_drop_ages: [57, 59]\nsplit:\n  kind: kfold\n")
+    config = load_config(path, ["split.n_splits=3"])
+    assert config.split.kind == "kfold" and config.split.n_splits == 3
+    policy = config.data.age_policy()
+    assert policy.band(58) == 2 and not policy.keep(57) and config.data.bands().band(58) == 1
+    dumped = tmp_path / "resolved.yaml"
+    dumped.write_text(dump_config(config))
+    assert load_config(dumped) == config
+
+
+@pytest.mark.parametrize("override,match", [
+    ("data.nope=1", "data.nope: Extra inputs are not permitted"),
+    ("split.kind=random", "split.kind"),
+    ("data.age_thresholds=[60,30]", "data"),
+    ("split.val_fraction=0.9", "split.val_fraction"),
+    ("novalue", "is not key=value"),
+])
+def test_bad_overrides_name_the_key(override, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(None, [override])
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="no such config file or preset"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [1, 2\n")
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_config(bad)
+
+
+def test_parse_override_types():
+    assert parse_override("a.b=3") == ("a.b", 3)
+    assert parse_override("a=null") == ("a", None)
+    assert parse_override("a=hello world") == ("a", "hello world")
