@@ -434,9 +434,8 @@ def _mask_fabric(size: tuple[int, int], f: _Face, kind: str, look: _Look, top: f
     return fabric, edge
 
 
-def _draw_mask(layer: Image.Image, f: _Face, kind: str, placement: str) -> None:
+def _draw_mask(layer: Image.Image, f: _Face, look: _Look, kind: str, placement: str) -> None:
     """A mask worn (``worn``), pulled below the nose (``below_nose``) or down to the chin (``chin``)."""
-    look = _draw_mask.look  # type: ignore[attr-defined]
     top, side = {"worn": (-0.05, 0.06), "below_nose": (0.4, 0.42), "chin": (0.72, 0.68)}[placement]
     outline = [f.p(x, y) for x, y in _mask_outline(kind, top, side)]
     fabric, edge = _mask_fabric(layer.size, f, kind, look, top)
