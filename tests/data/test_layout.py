@@ -3,54 +3,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from helpers import write_person, write_photo, write_train_csv
+from helpers import build_quirk_tree, write_photo
 from maskcls.data.check import check, inspect_image
 from maskcls.data.images import ImageReadError, load_rgb
 from maskcls.data.layout import FolderName, scan_eval, scan_train
 from maskcls.data.records import DataError
 from maskcls.labels import STEMS
-
-
-def build_quirk_tree(root: Path) -> dict[str, Path]:
-    """A competition tree holding every quirk of real archives; returns the path each quirk sits at."""
-    train, images = root / "train", root / "train" / "images"
-    at: dict[str, Path] = {}
-    write_person(images, "000001_female_Asian_45")
-    at["appledouble"] = write_photo(images / "000001_female_Asian_45" / "._mask1.jpg")
-    (images / "._000001_female_Asian_45").write_bytes(b"\0\5\26\7")
-    write_person(images, "001498-1_male_Asian_20")
-    write_person(images, "001498-2_female_Asian_21")
-    write_person(images, "003397_female_Asian_20")
-    write_person(images, "003397_female_Asian_22")  # the same id in two folders
-    mixed = write_person(images, "000002_male_Asian_60", stems=STEMS[:5])
-    write_photo(mixed / "incorrect_mask.PNG", fmt="PNG")
-    write_photo(mixed / "normal.JPEG", fmt="JPEG")
-    at["few"] = write_person(images, "000003_male_Asian_33", stems=STEMS[:5])
-    at["not_in_csv"] = write_person(images, "000004_female_Asian_61")
-    bad = write_person(images, "000005_male_Asian_25", stems=STEMS[:6])
-    at["corrupt"] = bad / "mask1.jpg"
-    at["corrupt"].write_bytes(at["corrupt"].read_bytes()[:60])
-    at["empty"] = bad / "normal.jpg"
-    at["empty"].write_bytes(b"")
-    at["unknown_stem"] = write_photo(bad / "mask6.jpg")
-    at["duplicate_stem"] = write_photo(bad / "mask2.png", fmt="PNG")
-    at["bad_extension"] = bad / "notes.txt"
-    at["bad_extension"].write_text("hi")
-    at["mismatch"] = write_person(images, "000006_female_Asian_30")
-    write_train_csv(train, [
-        ("000001", "female", "Asian", 45, "000001_female_Asian_45"),
-        ("001498-1", "male", "Asian", 20, "001498-1_male_Asian_20"),
-        ("001498-2", "female", "Asian", 21, "001498-2_female_Asian_21"),
-        ("003397", "female", "Asian", 20, "003397_female_Asian_20"),
-        ("003397", "female", "Asian", 22, "003397_female_Asian_22"),
-        ("000002", "male", "Asian", 60, "000002_male_Asian_60"),
-        ("000003", "male", "Asian", 33, "000003_male_Asian_33"),
-        ("000005", "male", "Asian", 25, "000005_male_Asian_25"),
-        ("000006", "female", "Asian", 31, "000006_female_Asian_30"),
-        ("000007", "male", "Asian", 50, "000007_male_Asian_50"),
-    ])
-    at["missing_folder"] = images / "000007_male_Asian_50"
-    return at
 
 
 def kinds_at(problems) -> dict[str, set[Path]]:

@@ -34,8 +34,11 @@ def check(
             console.print(counts_table(title, counts))
     problems = report.problems
     kinds = summarize_kinds(problems)
-    console.print(counts_table("problems by kind", kinds) if kinds else "[green]no problems found[/]")
+    if kinds:
+        console.print(counts_table("problems by kind", kinds))
     print_problems(problems, None if show_all else 20)
+    if not any(p.severity in ("error", "warning") for p in problems):
+        console.print("[green]no errors or warnings[/]")
     if problems_csv is not None:
         _write_problems(problems_csv, problems)
         console.print(f"problems written to {problems_csv}")

@@ -56,9 +56,10 @@ def load_dataset(root: str | Path, relabel: Sequence[str | Path] = ("default",))
     Raises:
         DataError: on fatal layout or relabel-file problems.
     """
+    corrections = load_corrections(relabel)  # a bad corrections file fails before the slow scan
     dataset = scan_train(root)
-    if relabel:
-        dataset.records, notes = apply_corrections(dataset.records, load_corrections(relabel))
+    if corrections:
+        dataset.records, notes = apply_corrections(dataset.records, corrections)
         dataset.problems += notes
     return dataset
 

@@ -276,12 +276,12 @@ def _draw_pose(rng: np.random.Generator) -> _Pose:
 # ---------------------------------------------------------------- drawing
 
 
-def _draw_background(size: tuple[int, int], look: _Look, pose: _Pose) -> Image.Image:
+def _draw_background(size: tuple[int, int], look: _Look) -> Image.Image:
     """A vertical gradient between the person's two wall colours."""
     width, height = size
     top, bottom = (np.asarray(c, dtype=np.float32) for c in look.background)
     t = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
-    rows = top + (bottom - top) * (t ** (1.0 + pose.side_light))
+    rows = top + (bottom - top) * t
     pixels = np.broadcast_to(rows, (height, width, 3)).clip(0, 255).astype(np.uint8)
     return Image.fromarray(pixels, "RGB").convert("RGBA")
 
@@ -450,3 +450,296 @@ def _draw_mask(layer: Image.Image, f: _Face, look: _Look, kind: str, placement: 
         lower = f.p(s * 0.9, min(side + 0.45, 0.85))
         draw.line([upper, f.p(s * 1.05, -0.2)], fill=loop, width=f.px(1.4))
         draw.line([lower, f.p(s * 1.08, 0.12)], fill=loop, width=f.px(1.4))
+
+
+def _mask_of(look: _Look, stem: str) -> tuple[str, str] | None:
+    """The ``(kind, placement)`` of the mask in one photo, or ``None`` for ``normal``."""
+    status = STEM_TO_MASK[stem]
+    if status == Mask.WEAR:
+        return look.mask_kinds[STEMS.index(stem)], "worn"
+    if status == Mask.INCORRECT:
+        return look.incorrect_kind, look.incorrect_style
+    return None
+
+
+def _face_geometry(size: tuple[int, int], look: _Look, pose: _Pose) -> _Face:
+    width, height = size
+    a = 0.2 * width * look.face_width * pose.scale
+    return _Face(width * (0.5 + pose.dx), height * (0.43 + pose.dy), a, a * look.face_ratio)
+
+
+def _draw_head(size: tuple[int, int], f: _Face, look: _Look, mask: tuple[str, str] | None) -> Image.Image:
+    """Ears, front hair, face, features and the mask on a transparent layer (tilted as one piece)."""
+    layer = Image.new("RGBA", size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    _draw_ears(draw, f, look)
+    if look.gender == Gender.FEMALE:
+        _draw_side_strands(draw, f, look)
+    draw.ellipse(f.box(-1, -1, 1, 1), fill=look.skin)
+    _draw_hair_cap(draw, f, look)
+    _draw_eyes_and_brows(draw, f, look)
+    if look.beard:
+        _draw_beard(draw, f, look)
+    _draw_nose(draw, f, look)
+    _draw_mouth(draw, f, look)
+    if look.wrinkles:
+        _draw_wrinkles(draw, f, look)
+    if mask is not None:
+        _draw_mask(layer, f, look, *mask)
+    return layer
+
+
+def _finish(canvas: Image.Image, pose: _Pose, rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
+    """Lighting (brightness, colour cast, light from one side), sensor noise and the final resize."""
+    pixels = np.asarray(canvas.convert("RGB"), dtype=np.float32)
+    across = 1.0 + pose.side_light * np.linspace(-1.0, 1.0, pixels.shape[1], dtype=np.float32)
+    gain = pose.light * across[None, :, None] * np.asarray(pose.cast, dtype=np.float32)
+    pixels = pixels * gain + rng.normal(0.0, pose.noise, pixels.shape).astype(np.float32)
+    image = Image.fromarray(pixels.clip(0, 255).astype(np.uint8), "RGB")
+    return image if image.size == size else image.resize(size, Image.Resampling.BILINEAR)
+
+
+def _render(look: _Look, stem: str, rng: np.random.Generator, draw_size: tuple[int, int],
+            size: tuple[int, int]) -> tuple[Image.Image, int]:
+    """One photo of a person and the JPEG quality to save it at."""
+    pose = _draw_pose(rng)
+    f = _face_geometry(draw_size, look, pose)
+    canvas = _draw_background(draw_size, look)
+    draw = ImageDraw.Draw(canvas)
+    if look.gender == Gender.FEMALE:
+        _draw_back_hair(draw, f, look)
+    _draw_torso(draw, f, look, draw_size[1])
+    head = _draw_head(draw_size, f, look, _mask_of(look, stem))
+    canvas.alpha_composite(head.rotate(pose.angle, Image.Resampling.BILINEAR, center=f.p(0.0, 1.0)))
+    return _finish(canvas, pose, rng, size), pose.quality
+
+
+def _draw_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The canvas the faces are drawn on: the requested size, at most :data:`DRAW_HEIGHT` high."""
+    width, height = size
+    factor = min(1.0, DRAW_HEIGHT / height)
+    return (max(1, round(width * factor)), max(1, round(height * factor)))
+
+
+def _save(image: Image.Image, path: Path, quality: int) -> None:
+    """Save as PNG or JPEG as the suffix says (any case)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".png":
+        image.save(path, "PNG")
+    else:
+        image.save(path, "JPEG", quality=quality)
+
+
+def _write_person(person: _Person, rng: np.random.Generator, sizes: tuple[tuple[int, int], tuple[int, int]],
+                  paths: dict[str, Path]) -> None:
+    """Draw all seven photos of a person (so its randomness never depends on quirks) and save those in ``paths``."""
+    look = _draw_look(rng, person)
+    for stem in STEMS:
+        image, quality = _render(look, stem, rng, *sizes)
+        if stem in paths:
+            _save(image, paths[stem], quality)
+
+
+# ---------------------------------------------------------------- CSVs and quirks
+
+
+def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence]) -> None:
+    with atomic_write(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def _train_paths(images: Path, person: _Person) -> dict[str, Path]:
+    if not person.on_disk:
+        return {}
+    return {stem: images / person.folder / f"{stem}{person.extensions.get(stem, '.jpg')}" for stem in person.stems}
+
+
+def _plan_quirks(rng: np.random.Generator, people: list[_Person], images: Path) -> dict[str, Path]:
+    """Give seven people a quirk of real archives (ids, extensions, missing files); returns kind -> path.
+
+    People keep their drawn labels, except the one that takes another person's id (and their gender, with
+    an age one year apart). The six gender × age-band people at the front are spared when there are enough.
+    """
+    spared = len(Gender) * len(AgeBand) if len(people) >= len(Gender) * len(AgeBand) + MIN_QUIRK_PEOPLE else 0
+    roles = [int(i) for i in rng.choice(np.arange(spared, len(people)), 7, replace=False)]
+    owner = people[int(rng.choice([i for i in range(len(people)) if i not in roles]))]
+    split_1, split_2, repeat, mixed, short, unlisted, folderless = (people[i] for i in roles)
+    split_1.id, split_2.id = f"{split_1.id}-1", f"{split_1.id}-2"
+    repeat.id, repeat.gender = owner.id, owner.gender
+    repeat.age = owner.age + 1 if owner.age < MAX_AGE else owner.age - 1
+    mixed.extensions = {"mask2": ".png", "mask3": ".png", "normal": ".JPEG"}
+    short.stems = tuple(stem for stem in STEMS if stem not in ("mask4", "mask5"))
+    unlisted.in_csv = False
+    folderless.on_disk = False
+    return {
+        "split_id_1": images / split_1.folder,
+        "split_id_2": images / split_2.folder,
+        "duplicate_id_1": images / owner.folder,
+        "duplicate_id_2": images / repeat.folder,
+        "mixed_extensions": images / mixed.folder,
+        "missing_photos": images / short.folder,
+        "not_in_csv": images / unlisted.folder,
+        "missing_folder": images / folderless.folder,
+    }
+
+
+def _write_dot_files(rng: np.random.Generator, people: list[_Person], images: Path) -> dict[str, Path]:
+    """macOS leftovers: ``._mask1.jpg`` and ``.DS_Store`` in person folders and a ``._<folder>`` in images/."""
+    on_disk = [p for p in people if p.on_disk]
+    first, second = (on_disk[int(i)] for i in rng.choice(len(on_disk), 2, replace=False))
+    found = {
+        "appledouble": images / first.folder / "._mask1.jpg",
+        "ds_store": images / first.folder / ".DS_Store",
+        "ds_store_2": images / second.folder / ".DS_Store",
+        "appledouble_folder": images / f"._{first.folder}",
+    }
+    for kind, path in found.items():
+        path.write_bytes(DS_STORE_BYTES if kind.startswith("ds_store") else APPLEDOUBLE_BYTES)
+    return found
+
+
+def _eval_layout(rng: np.random.Generator, people: list[_Person]) -> tuple[list[dict[str, str]], list[tuple[int, str]]]:
+    """Random 40-hex names for every eval photo (per person, per stem) and the shuffled listing order."""
+    names = [{stem: f"{rng.bytes(20).hex()}.jpg" for stem in STEMS} for _ in people]
+    photos = [(index, stem) for index in range(len(people)) for stem in STEMS]
+    order = [photos[int(i)] for i in rng.permutation(len(photos))]
+    return names, order
+
+
+# ---------------------------------------------------------------- public API
+
+
+def make_synthetic(root: str | Path, people: int = 60, eval_people: int = 20, seed: int = 0,
+                   size: tuple[int, int] = (384, 512), quirks: bool = False) -> SyntheticInfo:
+    """Draw a synthetic dataset in the competition layout under ``root``.
+
+    Writes ``train/train.csv``, ``train/images/<id>_<gender>_Asian_<age>/<stem>.jpg`` (7 photos a person),
+    ``eval/info.csv`` (``ans`` all 0) with ``eval/images/<40 hex>.jpg`` from ``eval_people`` other people,
+    ``eval_gt.csv`` (the true 18-class eval labels) and a ``README.txt`` saying the data is synthetic.
+
+    Args:
+        root: a new or empty folder.
+        people: training people (at least :data:`MIN_QUIRK_PEOPLE` with ``quirks``).
+        eval_people: people in the eval set (0 for none).
+        seed: the random seed; the same seed gives the same files.
+        size: photo ``(width, height)``.
+        quirks: also add dot files, ``-1``/``-2`` ids, a repeated id, mixed extensions, a short folder, a
+            folder missing from ``train.csv`` and a ``train.csv`` row without a folder.
+
+    Returns:
+        What was written, with the path of every quirk.
+
+    Raises:
+        ValueError: for too few people.
+        FileExistsError: if ``root`` exists and is not empty.
+    """
+    root = Path(root)
+    if people < (MIN_QUIRK_PEOPLE if quirks else 1) or eval_people < 0:
+        raise ValueError(f"need at least {MIN_QUIRK_PEOPLE if quirks else 1} training people and no negative eval people")
+    if root.exists() and any(root.iterdir()):
+        raise FileExistsError(f"{root}: already exists and is not empty")
+    rng = np.random.default_rng(seed)
+    numbers = rng.choice(np.arange(1, max(7000, 2 * (people + eval_people))), people + eval_people, replace=False)
+    ids = [f"{int(n):06d}" for n in numbers]
+    train = _draw_people(rng, sorted(ids[:people]))
+    evals = _draw_people(rng, ids[people:])
+    person_rngs = rng.spawn(people + eval_people)
+    eval_names, eval_order = _eval_layout(rng, evals)
+    images = root / "train" / "images"
+    found = _plan_quirks(rng, train, images) if quirks else {}
+
+    sizes = (_draw_size(size), size)
+    eval_images = root / "eval" / "images"
+    jobs = [(p, _train_paths(images, p)) for p in train]
+    jobs += [(p, {stem: eval_images / name for stem, name in names.items()}) for p, names in zip(evals, eval_names)]
+    for (person, paths), person_rng in track(list(zip(jobs, person_rngs)), "drawing synthetic people"):
+        _write_person(person, person_rng, sizes, paths)
+    images.mkdir(parents=True, exist_ok=True)
+    eval_images.mkdir(parents=True, exist_ok=True)
+    if quirks:
+        found.update(_write_dot_files(rng, train, images))
+
+    listed = sorted((p for p in train if p.in_csv), key=lambda p: (p.id, p.folder))
+    _write_csv(root / "train" / "train.csv", TRAIN_COLUMNS,
+               [(p.id, GENDER_NAMES[p.gender], RACE, p.age, p.folder) for p in listed])
+    _write_csv(root / "eval" / "info.csv", EVAL_COLUMNS, [(eval_names[i][stem], 0) for i, stem in eval_order])
+    truth = [(eval_names[i][stem], int(encode(int(STEM_TO_MASK[stem]), evals[i].gender, evals[i].band)))
+             for i, stem in eval_order]
+    _write_csv(root / "eval_gt.csv", EVAL_COLUMNS, truth)
+    write_text(root / "README.txt", README.format(seed=seed))
+    return SyntheticInfo(root, people, len(truth), found)
+
+
+def _has_all_jpegs(folder: Path) -> bool:
+    return all((folder / f"{stem}.jpg").is_file() for stem in STEMS)
+
+
+def _replace_photo(photo: Path, suffix: str, image: Image.Image, **save) -> Path:
+    """Save ``image`` in place of ``photo`` under ``suffix``, removing the old file if the name changes."""
+    target = photo.with_suffix(suffix)
+    image.save(target, **save)
+    if target != photo:
+        photo.unlink()
+    return target
+
+
+def inject_broken_files(root: str | Path) -> dict[str, Path]:
+    """Add the broken and odd files real archives hold to a tree written by :func:`make_synthetic`.
+
+    Four complete person folders (in ``train.csv`` order) are changed: the first gets a truncated JPEG
+    (its first 200 bytes) and a zero-byte file; the second an unknown stem ``mask6.jpg`` and a duplicate
+    stem ``mask2.png``; the third's ``train.csv`` age is changed so it disagrees with the folder name; the
+    fourth's photos are re-saved as a palette PNG, a grayscale JPEG, an RGBA PNG and an EXIF-rotated JPEG
+    (orientation 6), all still valid photos.
+
+    Args:
+        root: the dataset root.
+
+    Returns:
+        kind -> path: ``truncated``, ``empty``, ``unknown_stem``, ``duplicate_stem``, ``name_mismatch``
+        (the folder), ``palette``, ``grayscale``, ``rgba`` and ``exif_rotated``.
+
+    Raises:
+        ValueError: if fewer than four person folders hold all seven JPEGs.
+    """
+    train = Path(root) / "train"
+    csv_path = train / "train.csv"
+    rows = read_csv_rows(csv_path, TRAIN_COLUMNS)
+    folders = [train / "images" / row["path"] for row in rows if _has_all_jpegs(train / "images" / row["path"])]
+    if len(folders) < 4:
+        raise ValueError(f"{train}: need four complete person folders to break, found {len(folders)}")
+    damaged, crowded, mislabelled, odd = folders[:4]
+    found: dict[str, Path] = {}
+
+    found["truncated"] = damaged / "mask1.jpg"
+    found["truncated"].write_bytes(found["truncated"].read_bytes()[:200])
+    found["empty"] = damaged / "mask2.jpg"
+    found["empty"].write_bytes(b"")
+
+    found["unknown_stem"] = crowded / "mask6.jpg"
+    found["unknown_stem"].write_bytes((crowded / "mask1.jpg").read_bytes())
+    found["duplicate_stem"] = crowded / "mask2.png"
+    with Image.open(crowded / "mask2.jpg") as image:
+        image.save(found["duplicate_stem"], "PNG")
+
+    for row in rows:
+        if row["path"] == mislabelled.name:
+            row["age"] = str(int(row["age"]) + 1)
+    _write_csv(csv_path, TRAIN_COLUMNS, [[row[c] for c in TRAIN_COLUMNS] for row in rows])
+    found["name_mismatch"] = mislabelled
+
+    def upright(stem: str) -> Image.Image:
+        with Image.open(odd / f"{stem}.jpg") as image:
+            return image.convert("RGB")
+
+    palette = upright("mask1").convert("P", palette=Image.Palette.ADAPTIVE, colors=256)
+    found["palette"] = _replace_photo(odd / "mask1.jpg", ".png", palette, format="PNG")
+    found["grayscale"] = _replace_photo(odd / "mask2.jpg", ".jpg", upright("mask2").convert("L"), format="JPEG")
+    found["rgba"] = _replace_photo(odd / "mask3.jpg", ".png", upright("mask3").convert("RGBA"), format="PNG")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90° clockwise to display, so store the photo turned the other way
+    stored = upright("normal").transpose(Image.Transpose.ROTATE_90)
+    found["exif_rotated"] = _replace_photo(odd / "normal.jpg", ".jpg", stored, format="JPEG", exif=exif.tobytes())
+    return found
