@@ -298,7 +298,8 @@ def _draw_torso(draw: ImageDraw.ImageDraw, f: _Face, look: _Look, height: int) -
     neck = _shade(look.skin, 0.86)
     base = 1.3
     draw.ellipse(f.box(-2.6, base, 2.6, base + 2.4), fill=look.clothing)
-    draw.rectangle([f.p(-2.6, base + 1.2), (f.cx + 2.6 * f.a, height)], fill=look.clothing)
+    left, chest = f.p(-2.6, base + 1.2)
+    draw.rectangle([(left, min(chest, height)), (f.cx + 2.6 * f.a, height)], fill=look.clothing)
     draw.rectangle(f.box(-0.42, 0.4, 0.42, base + 0.12), fill=neck)
     if look.v_neck:
         draw.polygon([f.p(-0.5, base), f.p(0.5, base), f.p(0.0, base + 0.75)], fill=neck)
