@@ -45,6 +45,13 @@ DRAW_HEIGHT = 256
 MIN_QUIRK_PEOPLE = 8
 MASK_KINDS = ("surgical_white", "surgical_blue", "cloth_black", "cloth_pattern", "kf94")
 INCORRECT_STYLES = ("below_nose", "chin")
+#: Fill and edge colour of each plain mask kind (``cloth_pattern`` takes the person's pattern colours).
+MASK_COLOURS: dict[str, tuple[RGB, RGB]] = {
+    "surgical_white": ((236, 238, 240), (196, 202, 210)),
+    "surgical_blue": ((148, 192, 226), (104, 152, 196)),
+    "cloth_black": ((32, 32, 36), (70, 70, 76)),
+    "kf94": ((246, 246, 246), (190, 190, 196)),
+}
 
 SKIN_TONES: tuple[RGB, ...] = (
     (242, 214, 192), (234, 200, 172), (226, 188, 156), (214, 172, 138), (196, 150, 114), (168, 120, 88),
@@ -143,7 +150,7 @@ class _Pose:
     scale: float
     angle: float
     light: float
-    cast: tuple[float, float, float]
+    cast: tuple[float, ...]
     side_light: float
     noise: float
     quality: int
@@ -174,16 +181,27 @@ class _Face:
 # ---------------------------------------------------------------- colours and random attributes
 
 
+def _rgb(values: Iterable[float]) -> RGB:
+    """Round and clip three channel values to a colour."""
+    r, g, b = (int(min(255, max(0, round(float(v))))) for v in values)
+    return (r, g, b)
+
+
 def _mix(a: RGB, b: RGB, t: float) -> RGB:
-    return tuple(int(round(x + (y - x) * t)) for x, y in zip(a, b))  # type: ignore[return-value]
+    """``a`` moved a share ``t`` of the way to ``b``."""
+    return _rgb(x + (y - x) * t for x, y in zip(a, b))
 
 
 def _shade(colour: RGB, factor: float) -> RGB:
-    return tuple(int(min(255, max(0, round(c * factor)))) for c in colour)  # type: ignore[return-value]
+    return _rgb(c * factor for c in colour)
 
 
 def _jitter(rng: np.random.Generator, colour: RGB, amount: int) -> RGB:
-    return tuple(int(np.clip(c + rng.integers(-amount, amount + 1), 0, 255)) for c in colour)  # type: ignore[return-value]
+    return _rgb(np.asarray(colour) + rng.integers(-amount, amount + 1, 3))
+
+
+def _random_colour(rng: np.random.Generator, low: int, high: int) -> RGB:
+    return _rgb(rng.integers(low, high, 3))
 
 
 def _pick(rng: np.random.Generator, options: Sequence, weights: Sequence[float]):
@@ -249,10 +267,10 @@ def _draw_look(rng: np.random.Generator, person: _Person) -> _Look:
         mouth_width=rng.uniform(0.24, 0.34),
         face_width=rng.uniform(0.92, 1.06) * (0.96 if female else 1.0),
         face_ratio=rng.uniform(1.25, 1.4),
-        clothing=tuple(int(c) for c in rng.integers(15, 240, 3)),  # type: ignore[arg-type]
+        clothing=_random_colour(rng, 15, 240),
         v_neck=bool(rng.random() < 0.4),
         background=(background, _shade(background, rng.uniform(0.72, 0.95))),
-        pattern=(tuple(int(c) for c in rng.integers(40, 230, 3)), tuple(int(c) for c in rng.integers(0, 256, 3))),  # type: ignore[arg-type]
+        pattern=(_random_colour(rng, 40, 230), _random_colour(rng, 0, 256)),
         mask_kinds=tuple(str(k) for k in rng.permutation(MASK_KINDS)),
         incorrect_kind=str(rng.choice(MASK_KINDS)),
         incorrect_style=person.incorrect_style,
@@ -260,13 +278,14 @@ def _draw_look(rng: np.random.Generator, person: _Person) -> _Look:
 
 
 def _draw_pose(rng: np.random.Generator) -> _Pose:
+    """Random jitter of one photo: position ±6 % of the width, scale ±8 %, tilt ±6°, light, noise, quality."""
     return _Pose(
         dx=rng.uniform(-0.06, 0.06),
         dy=rng.uniform(-0.025, 0.025),
         scale=rng.uniform(0.92, 1.08),
         angle=rng.uniform(-6.0, 6.0),
         light=rng.uniform(0.85, 1.12),
-        cast=tuple(rng.uniform(0.94, 1.06, 3)),  # type: ignore[arg-type]
+        cast=tuple(float(c) for c in rng.uniform(0.94, 1.06, 3)),
         side_light=rng.uniform(-0.12, 0.12),
         noise=rng.uniform(2.0, 6.0),
         quality=int(rng.integers(78, 95)),
@@ -308,6 +327,7 @@ def _draw_torso(draw: ImageDraw.ImageDraw, f: _Face, look: _Look, height: int) -
 
 
 def _draw_ears(draw: ImageDraw.ImageDraw, f: _Face, look: _Look) -> None:
+    """Two ears at eye height (hidden under long hair, still where mask loops go)."""
     for side in (-1, 1):
         draw.ellipse(f.box(side * 1.0 - 0.13, -0.24, side * 1.0 + 0.13, 0.16), fill=_shade(look.skin, 0.95))
         draw.arc(f.box(side * 1.0 - 0.07, -0.16, side * 1.0 + 0.07, 0.08), 0, 360, fill=_shade(look.skin, 0.78))
@@ -342,6 +362,7 @@ def _draw_hair_cap(draw: ImageDraw.ImageDraw, f: _Face, look: _Look) -> None:
 
 
 def _draw_eyes_and_brows(draw: ImageDraw.ImageDraw, f: _Face, look: _Look) -> None:
+    """Eyes with iris, pupil and upper lid; eyebrows thin and arched (female) or thick and flat (male)."""
     female = look.gender == Gender.FEMALE
     brow = _shade(look.hair, 0.8) if look.wrinkles < AgeBand.OLD else _mix(look.hair, (90, 90, 90), 0.4)
     arch = 0.06 if female else 0.02
@@ -356,6 +377,7 @@ def _draw_eyes_and_brows(draw: ImageDraw.ImageDraw, f: _Face, look: _Look) -> No
 
 
 def _draw_nose(draw: ImageDraw.ImageDraw, f: _Face, look: _Look) -> None:
+    """A shaded bridge, the tip and two nostrils (the tip is what an incorrect mask leaves visible)."""
     draw.line([f.p(0.06, -0.06), f.p(0.1, 0.22)], fill=_shade(look.skin, 0.82), width=f.px(1))
     draw.ellipse(f.box(-0.14, 0.2, 0.14, 0.34), fill=_shade(look.skin, 0.9))
     for side in (-1, 1):
@@ -363,12 +385,14 @@ def _draw_nose(draw: ImageDraw.ImageDraw, f: _Face, look: _Look) -> None:
 
 
 def _draw_beard(draw: ImageDraw.ImageDraw, f: _Face, look: _Look) -> None:
-    shadow = _mix(look.skin, look.hair, 0.22)
-    draw.chord(f.box(-1, -1, 1, 1), 18, 162, fill=shadow)
-    draw.rectangle(f.box(-0.34, 0.4, 0.34, 0.52), fill=shadow)
+    """A stubble shadow along the jaw, round the mouth and on the upper lip."""
+    jaw = [(math.cos(t), math.sin(t)) for t in np.linspace(math.asin(0.2), math.pi - math.asin(0.2), 15)]
+    upper = [(-0.62, 0.5), (-0.3, 0.4), (0.3, 0.4), (0.62, 0.5)]
+    draw.polygon([f.p(x, y) for x, y in jaw + upper], fill=_mix(look.skin, look.hair, 0.2))
 
 
 def _draw_mouth(draw: ImageDraw.ImageDraw, f: _Face, look: _Look) -> None:
+    """Lips (redder for women) and the line between them."""
     w = look.mouth_width
     draw.ellipse(f.box(-w, 0.53, w, 0.66), fill=look.lips)
     draw.line([f.p(-w, 0.59), f.p(0, 0.6), f.p(w, 0.59)], fill=_shade(look.lips, 0.55), width=f.px(1.2))
@@ -407,14 +431,7 @@ def _mask_outline(kind: str, top: float, side: float) -> list[tuple[float, float
 
 def _mask_fabric(size: tuple[int, int], f: _Face, kind: str, look: _Look, top: float) -> tuple[Image.Image, RGB]:
     """The mask's cloth over the whole canvas (cut out later) and its edge colour."""
-    colours = {
-        "surgical_white": ((236, 238, 240), (196, 202, 210)),
-        "surgical_blue": ((148, 192, 226), (104, 152, 196)),
-        "cloth_black": ((32, 32, 36), (70, 70, 76)),
-        "cloth_pattern": (look.pattern[0], _shade(look.pattern[0], 0.7)),
-        "kf94": ((246, 246, 246), (190, 190, 196)),
-    }
-    fill, edge = colours[kind]
+    fill, edge = MASK_COLOURS.get(kind) or (look.pattern[0], _shade(look.pattern[0], 0.7))
     fabric = Image.new("RGB", size, fill)
     draw = ImageDraw.Draw(fabric)
     if kind.startswith("surgical"):
@@ -430,7 +447,7 @@ def _mask_fabric(size: tuple[int, int], f: _Face, kind: str, look: _Look, top: f
     elif kind == "kf94":
         middle = (top + 1.2) / 2
         draw.line([f.p(-1.2, middle), f.p(1.2, middle)], fill=edge, width=f.px(1.4))
-    else:
+    else:  # cloth_black: a centre seam
         draw.line([f.p(0.0, top), f.p(0.0, 1.25)], fill=edge, width=f.px(1.2))
     return fabric, edge
 
@@ -446,11 +463,11 @@ def _draw_mask(layer: Image.Image, f: _Face, look: _Look, kind: str, placement: 
     draw = ImageDraw.Draw(layer)
     draw.line(outline + outline[:1], fill=edge, width=f.px(1.2))
     loop = (40, 40, 44) if kind == "cloth_black" else (236, 236, 236)
-    for s in (-1, 1):
-        upper = f.p(s * 1.0, side)
-        lower = f.p(s * 0.9, min(side + 0.45, 0.85))
-        draw.line([upper, f.p(s * 1.05, -0.2)], fill=loop, width=f.px(1.4))
-        draw.line([lower, f.p(s * 1.08, 0.12)], fill=loop, width=f.px(1.4))
+    for sign in (-1, 1):
+        upper = f.p(sign * 1.0, side)
+        lower = f.p(sign * 0.9, min(side + 0.45, 0.85))
+        draw.line([upper, f.p(sign * 1.05, -0.2)], fill=loop, width=f.px(1.4))
+        draw.line([lower, f.p(sign * 1.08, 0.12)], fill=loop, width=f.px(1.4))
 
 
 def _mask_of(look: _Look, stem: str) -> tuple[str, str] | None:
@@ -495,7 +512,7 @@ def _finish(canvas: Image.Image, pose: _Pose, rng: np.random.Generator, size: tu
     pixels = np.asarray(canvas.convert("RGB"), dtype=np.float32)
     across = 1.0 + pose.side_light * np.linspace(-1.0, 1.0, pixels.shape[1], dtype=np.float32)
     gain = pose.light * across[None, :, None] * np.asarray(pose.cast, dtype=np.float32)
-    pixels = pixels * gain + rng.normal(0.0, pose.noise, pixels.shape).astype(np.float32)
+    pixels = pixels * gain + rng.standard_normal(pixels.shape, dtype=np.float32) * np.float32(pose.noise)
     image = Image.fromarray(pixels.clip(0, 255).astype(np.uint8), "RGB")
     return image if image.size == size else image.resize(size, Image.Resampling.BILINEAR)
 
@@ -637,12 +654,15 @@ def make_synthetic(root: str | Path, people: int = 60, eval_people: int = 20, se
         FileExistsError: if ``root`` exists and is not empty.
     """
     root = Path(root)
-    if people < (MIN_QUIRK_PEOPLE if quirks else 1) or eval_people < 0:
-        raise ValueError(f"need at least {MIN_QUIRK_PEOPLE if quirks else 1} training people and no negative eval people")
+    least = MIN_QUIRK_PEOPLE if quirks else 1
+    if people < least or eval_people < 0:
+        raise ValueError(f"need at least {least} training people and eval_people >= 0, got {people} and {eval_people}")
     if root.exists() and any(root.iterdir()):
         raise FileExistsError(f"{root}: already exists and is not empty")
     rng = np.random.default_rng(seed)
-    numbers = rng.choice(np.arange(1, max(7000, 2 * (people + eval_people))), people + eval_people, replace=False)
+    # Ids look like the competition's (6 digits) but start at 010000, above every id the shipped corrections name.
+    numbers = rng.choice(np.arange(10_000, 10_000 + max(90_000, 2 * (people + eval_people))), people + eval_people,
+                         replace=False)
     ids = [f"{int(n):06d}" for n in numbers]
     train = _draw_people(rng, sorted(ids[:people]))
     evals = _draw_people(rng, ids[people:])
