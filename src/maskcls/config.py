@@ -87,6 +87,100 @@ class SplitConfig(_Strict):
         return None if value in ("", "null") else value
 
 
+class ModelConfig(_Strict):
+    """The network: a backbone from the timm factory and a head.
+
+    Attributes:
+        backbone: a timm model name (offline weights ship for ``efficientnet_lite0..2``,
+            ``tf_efficientnet_lite0..2`` and ``mobilenetv2_100``).
+        pretrained: ``true`` for the bundled offline weights (or timm's hub when online), ``false`` for random
+            initialisation, or a path to a checkpoint (``.pt``/``.pth``/``.safetensors``) for any timm model.
+        head: ``class18`` (one 18-way layer), ``multitask`` (mask 3, gender 2, age 3) or ``multitask_regression``
+            (mask, gender, and age as a regressed number turned into bands by the thresholds).
+        task_weights: loss weight of each task of a multi-task head.
+        dropout: dropout before the head.
+        freeze: freeze the first N backbone stages, ``backbone`` for everything but the head, or ``null``.
+        img_size: input side in pixels; ``null`` takes the backbone's pretrained config.
+    """
+
+    backbone: str = "efficientnet_lite0"
+    pretrained: bool | str = True
+    head: Literal["class18", "multitask", "multitask_regression"] = "multitask"
+    task_weights: dict[str, float] = Field(default_factory=lambda: {"mask": 1.0, "gender": 1.0, "age": 1.0})
+    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    freeze: int | Literal["backbone"] | None = None
+    img_size: int | None = Field(None, ge=16)
+
+
+class AugConfig(_Strict):
+    """Augmentation.
+
+    Attributes:
+        preset: ``none``, ``base`` (flip + small shift/scale), ``center_brightness`` (the winners' centre crop +
+            brightness), ``color_jitter``, ``random_erasing`` or ``randaugment``.
+        cutmix: probability of CutMix per batch; ``cutmix_vertical`` pastes the left/right half instead of a box.
+        mixup: probability of MixUp per batch.
+    """
+
+    preset: Literal["none", "base", "center_brightness", "color_jitter", "random_erasing", "randaugment"] = "base"
+    cutmix: float = Field(0.0, ge=0.0, le=1.0)
+    cutmix_alpha: float = Field(1.0, gt=0.0)
+    cutmix_vertical: bool = False
+    mixup: float = Field(0.0, ge=0.0, le=1.0)
+    mixup_alpha: float = Field(0.2, gt=0.0)
+
+
+class TrainConfig(_Strict):
+    """The training loop.
+
+    Attributes:
+        loss: a loss spec from the registry: ``ce``, ``focal``, ``f1``, ``smooth_ce`` or a weighted sum such as
+            ``0.6*focal+0.4*f1``.
+        sampler: ``weighted`` draws batches with WeightedRandomSampler by class; ``none`` shuffles.
+        oversample: repeat the photos of these 18-class labels this many times per epoch, e.g. ``{8: 3}``.
+        features: the CPU fast path: freeze the backbone, compute features once, train the head on them.
+        unfreeze_epochs: after a feature-cached head, fine-tune the last ``unfreeze_stages`` stages this long.
+        train_on_val_epochs: the last N epochs also train on the validation people (the score then stops
+            being a held-out estimate and the run says so).
+    """
+
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(32, ge=1)
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    lr: float = Field(1e-3, gt=0.0)
+    weight_decay: float = Field(1e-4, ge=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    scheduler: Literal["cosine", "step", "onecycle", "none"] = "cosine"
+    warmup_epochs: float = Field(0.0, ge=0.0)
+    step_size: int = Field(3, ge=1)
+    gamma: float = Field(0.5, gt=0.0)
+    grad_accum: int = Field(1, ge=1)
+    grad_clip: float | None = Field(None, gt=0.0)
+    amp: bool = True
+    channels_last: bool = True
+    compile: bool = False
+    ema: float | None = Field(None, gt=0.0, lt=1.0)
+    early_stop: int | None = Field(None, ge=1)
+    loss: str = "ce"
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    focal_gamma: float = Field(2.0, ge=0.0)
+    class_weights: bool = False
+    sampler: Literal["none", "weighted"] = "none"
+    oversample: dict[int, int] = Field(default_factory=dict)
+    features: bool = False
+    unfreeze_epochs: int = Field(0, ge=0)
+    unfreeze_stages: int = Field(2, ge=1)
+    unfreeze_lr: float = Field(1e-4, gt=0.0)
+    train_on_val_epochs: int = Field(0, ge=0)
+    deterministic: bool = False
+    workers: int = Field(0, ge=0)
+    device: str = "auto"
+    cache: bool = True
+    cache_dir: Path | None = None
+    crop: Literal["none", "center"] = "none"
+    loggers: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(default_factory=lambda: ["tensorboard"])
+
+
 class Config(_Strict):
     """The whole configuration of a maskcls job."""
 
@@ -94,6 +188,9 @@ class Config(_Strict):
     seed: int = 42
     data: DataConfig = Field(default_factory=DataConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    aug: AugConfig = Field(default_factory=AugConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
 
 
 def _set_dotted(tree: dict, key: str, value: Any) -> None:
