@@ -64,6 +64,10 @@ class Page:
         """Add a paragraph of plain text."""
         self._blocks.append(f"<p>{html.escape(text)}</p>")
 
+    def preformatted(self, text: str) -> None:
+        """Add text shown as is, in a monospace block (configs, logs)."""
+        self._blocks.append(f"<pre>{html.escape(text)}</pre>")
+
     def table(self, data: Any, columns: Sequence[str] | None = None, index: bool | None = None) -> None:
         """Add a table from a pandas DataFrame or from rows.
 

@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from maskcls.cli import data, demo, eda, score
+from maskcls.cli import data, demo, eda, predict, score, train
 from maskcls.errors import MaskclsError
 
 app = typer.Typer(
@@ -22,6 +22,8 @@ app = typer.Typer(
 app.add_typer(data.app, name="data")
 app.command("eda")(eda.eda)
 app.command("score")(score.score)
+app.command("train")(train.train)
+app.command("predict")(predict.predict)
 app.command("demo")(demo.demo)
 
 

@@ -1,0 +1,449 @@
+"""One training run, end to end: data → split → cache → model → loop → a run folder that explains itself.
+
+``runs/<name>[-N]/`` holds ``config.yaml`` (fully resolved), ``split.json``, ``metrics.csv`` (one row an epoch),
+``best.pt`` (weights chosen by validation macro F1) and ``last.pt`` (everything needed to resume),
+``val_predictions.csv``, ``plots/`` (curves, confusion matrix), ``report.html`` and TensorBoard logs in ``tb/``.
+A run never overwrites another: a new name gets a ``-N`` suffix; ``resume`` continues a run in its own folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, RandomSampler
+
+from maskcls.config import Config, ConfigError, dump_config, load_config
+from maskcls.data.check import load_dataset
+from maskcls.data.records import Record
+from maskcls.data.splits import Split, make_holdout, make_split
+from maskcls.engine.checkpoint import load_checkpoint, save_checkpoint
+from maskcls.engine.loop import EpochStats, Trainer, resolve_device, seed_everything
+from maskcls.engine.objective import Objective
+from maskcls.errors import MaskclsError
+from maskcls.fileio import atomic_write, unique_dir, write_text
+from maskcls.metrics import Score, score_labels
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class RunData:
+    """Records, split and the train/validation indices of one run."""
+
+    records: list[Record]
+    split: Split
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Phase:
+    """A stretch of epochs with one set of trainable weights: the head on features, or images end to end."""
+
+    name: str
+    epochs: int
+    on_features: bool
+    lr: float
+
+
+def prepare_data(cfg: Config, fold: int | None = None, log: Log = print) -> RunData:
+    """Load and relabel the records, make or reuse the split, and pick this run's train/validation people."""
+    if cfg.data.root is None:
+        raise ConfigError("data.root: set the competition folder (data.root=PATH)")
+    dataset = load_dataset(cfg.data.root, cfg.data.relabel)
+    bad = [p for p in dataset.problems if p.severity in ("error", "warning")]
+    if bad:
+        log(f"data: {len(bad)} problem(s) found while reading {cfg.data.root} (see `maskcls data check`)")
+    records = dataset.records
+    bands = cfg.data.bands()
+    if cfg.split.file is not None:
+        split = Split.load(cfg.split.file)
+        split.check_matches(records)
+    elif cfg.split.kind == "kfold":
+        split = make_split(records, cfg.split.n_splits, cfg.split.seed, bands=bands)
+    else:
+        split = make_holdout(records, cfg.split.val_fraction, cfg.split.seed, bands)
+    fold = split.val_fold if fold is None else fold
+    if not 0 <= fold < split.n_splits:
+        raise MaskclsError(f"fold {fold} does not exist (the split has {split.n_splits})")
+    train_idx, val_idx = split.indices(records, fold)
+    policy = cfg.data.age_policy()
+    kept = np.array([policy.keep(records[i].age) for i in train_idx], dtype=bool)
+    if (~kept).any():
+        log(f"data: {int((~kept).sum())} training photos dropped by data.train_drop_ages={cfg.data.train_drop_ages}")
+    return RunData(records, split, train_idx[kept], val_idx)
+
+
+class MetricsLog:
+    """``metrics.csv``: one row an epoch, rewritten atomically after each epoch."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows: list[dict[str, Any]] = []
+        if path.is_file():
+            with open(path, newline="") as handle:
+                self.rows = list(csv.DictReader(handle))
+
+    def truncate(self, epochs: int) -> None:
+        """Keep the first ``epochs`` rows (rows logged after the checkpoint a resume starts from go)."""
+        self.rows = self.rows[:epochs]
+
+    def append(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        columns = list(dict.fromkeys(k for r in self.rows for k in r))
+        with atomic_write(self.path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+
+def evaluate_outputs(outputs: dict[str, np.ndarray], y_true: np.ndarray, cfg: Config) -> tuple[Score, np.ndarray]:
+    """Turn a head's outputs into 18-class probabilities and score them with the official metric."""
+    from maskcls.models.heads import class18_probs
+
+    tensors = {k: torch.from_numpy(v) for k, v in outputs.items()}
+    probs = class18_probs(tensors, tuple(cfg.data.age_thresholds)).numpy()
+    return score_labels(y_true, probs.argmax(1), cfg.data.bands()), probs
+
+
+def plan_phases(cfg: Config) -> list[Phase]:
+    """The fast path trains the head on cached features, then optionally fine-tunes the last stages."""
+    t = cfg.train
+    if not t.features:
+        return [Phase("full", t.epochs, False, t.lr)]
+    phases = [Phase("head", t.epochs, True, t.lr)]
+    if t.unfreeze_epochs:
+        phases.append(Phase("finetune", t.unfreeze_epochs, False, t.unfreeze_lr))
+    return phases
+
+
+class Run:
+    """A training run in its folder. Use :func:`train` rather than this class directly."""
+
+    def __init__(self, cfg: Config, folder: Path, fold: int | None, log: Log) -> None:
+        self.cfg, self.folder, self.fold, self.log = cfg, folder, fold, log
+        self.device = resolve_device(cfg.train.device)
+        (folder / "plots").mkdir(parents=True, exist_ok=True)
+        self.metrics = MetricsLog(folder / "metrics.csv")
+        self.writers = _loggers(cfg, folder)
+
+    # ---- data -------------------------------------------------------------------------------------------
+    def setup(self) -> None:
+        from maskcls.models.classifier import build_classifier
+        from maskcls.vision.cache import CacheSpec, ImageCache, default_cache_dir
+        from maskcls.vision.dataset import RecordDataset, record_targets
+        from maskcls.vision.transforms import build_transforms
+
+        cfg = self.cfg
+        self.data = prepare_data(cfg, self.fold, self.log)
+        self.data.split.save(self.folder / "split.json")
+        seed_everything(cfg.seed, cfg.train.deterministic)
+        self.model = build_classifier(cfg.model, tuple(cfg.data.age_thresholds)).to(self.device)
+        if cfg.train.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        pre = self.model.preprocess
+        records = self.data.records
+        used = np.concatenate([self.data.train_idx, self.data.val_idx])
+        cache_dir = (cfg.train.cache_dir or default_cache_dir()) if cfg.train.cache else None
+        spec = CacheSpec(size=tuple(pre.size), interpolation=pre.interpolation, crop=cfg.train.crop)
+        started = time.perf_counter()
+        self.cache = ImageCache.open([r.path for r in records], spec, cache_dir, workers=max(1, cfg.train.workers or 2))
+        how = "reused" if self.cache.reused else f"built in {time.perf_counter() - started:.1f}s"
+        self.log(f"image cache {spec.size[1]}x{spec.size[0]} ({len(records)} photos) {how}")
+        bad = set(self.cache.errors)
+        for index, message in sorted(self.cache.errors.items()):
+            if index in set(used.tolist()):
+                self.log(f"skipped unreadable photo: {message}")
+        self.data.train_idx = np.array([i for i in self.data.train_idx if i not in bad], dtype=np.int64)
+        self.data.val_idx = np.array([i for i in self.data.val_idx if i not in bad], dtype=np.int64)
+        if not len(self.data.train_idx) or not len(self.data.val_idx):
+            raise MaskclsError("no readable photos left on one side of the split")
+        bands = cfg.data.bands()
+        self.train_targets = record_targets(records, bands, cfg.data.age_policy())
+        self.val_targets = record_targets(records, bands)
+        self.train_set = RecordDataset(records, self.cache, build_transforms(cfg.aug.preset, pre, True),
+                                       self.train_targets, self._train_indices())
+        self.val_set = RecordDataset(records, self.cache, build_transforms(cfg.aug.preset, pre, False),
+                                     self.val_targets, self.data.val_idx)
+        self.plain_set = RecordDataset(records, self.cache, build_transforms("none", pre, False),
+                                       self.train_targets, self.data.train_idx)
+        self.objective = Objective(cfg.model, cfg.train, self._class_counts()).to(self.device)
+
+    def _train_indices(self) -> np.ndarray:
+        from maskcls.vision.sampling import oversample_indices
+
+        idx = self.data.train_idx
+        if self.cfg.train.train_on_val_epochs and getattr(self, "_with_val", False):
+            idx = np.concatenate([idx, self.data.val_idx])
+        if self.cfg.train.oversample:
+            labels = self.train_targets["class18"][idx]
+            idx = idx[oversample_indices(labels, {int(k): int(v) for k, v in self.cfg.train.oversample.items()})]
+        return idx
+
+    def _class_counts(self) -> dict[str, np.ndarray]:
+        from maskcls.engine.objective import HEAD_TASKS
+
+        tasks = HEAD_TASKS[self.cfg.model.head]
+        return {t: np.bincount(self.train_targets[t][self.data.train_idx], minlength=n) for t, n in tasks.items()}
+
+    def train_loader(self, dataset, epoch: int) -> DataLoader:
+        """A loader whose order depends only on the seed and the epoch, so a resumed run sees the same batches."""
+        from maskcls.vision.sampling import weighted_sampler
+
+        generator = torch.Generator().manual_seed(self.cfg.seed * 10_007 + epoch)
+        if self.cfg.train.sampler == "weighted":
+            sampler = weighted_sampler(dataset.target("class18"), 18, len(dataset), generator=generator)
+        else:
+            sampler = RandomSampler(dataset, generator=generator)
+        batch = self.cfg.train.batch_size
+        return DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=self.cfg.train.workers,
+                          drop_last=len(dataset) > batch, pin_memory=self.device.type == "cuda")
+
+    def eval_loader(self, dataset) -> DataLoader:
+        return DataLoader(dataset, batch_size=self.cfg.train.batch_size * 2, shuffle=False,
+                          num_workers=self.cfg.train.workers, pin_memory=self.device.type == "cuda")
+
+    # ---- phases -----------------------------------------------------------------------------------------
+    def feature_sets(self):
+        """Feature datasets for the head phase: training (plain + mirrored) and validation."""
+        from maskcls.engine.features import cached_features, features_key
+        from maskcls.vision.dataset import FeatureDataset, RecordDataset
+
+        cfg = self.cfg
+        cache_dir = (cfg.train.cache_dir or None) if cfg.train.cache else None
+        if cfg.train.cache and cache_dir is None:
+            from maskcls.vision.cache import default_cache_dir
+
+            cache_dir = default_cache_dir()
+        every = RecordDataset(self.data.records, self.cache, self.plain_set.transform, self.val_targets)
+        weights = str(cfg.model.pretrained)
+        views = []
+        for flip in (False, True):
+            key = features_key(self.cache.key, cfg.model.backbone, weights, flip)
+            views.append(cached_features(self.model, every, key, cache_dir, self.device, cfg.train.batch_size * 2,
+                                         flip, cfg.train.workers))
+        n = len(self.data.records)
+        both = torch.cat(views)
+        doubled = {k: np.concatenate([v, v]) for k, v in self.train_targets.items()}
+        train_idx = self._train_indices()
+        train = FeatureDataset(both, doubled, np.concatenate([train_idx, train_idx + n]))
+        val = FeatureDataset(views[0], self.val_targets, self.data.val_idx)
+        return train, val
+
+    def make_trainer(self, phase: Phase, steps: int) -> Trainer:
+        from maskcls.engine.features import HeadOnly
+        from maskcls.vision.transforms import BatchMixer
+
+        if phase.on_features:
+            self.model.freeze("backbone")
+            module, mixer = HeadOnly(self.model), None
+        else:
+            if phase.name == "finetune":
+                self.model.freeze("backbone")
+                self.model.unfreeze_last(self.cfg.train.unfreeze_stages)
+            else:
+                self.model.freeze(self.cfg.model.freeze)
+            module = self.model
+            mix = BatchMixer.from_config(self.cfg.aug)
+            mixer = (lambda x, t: mix(x, self.objective.soft(t))) if mix.enabled else None  # noqa: E731
+        return Trainer(module, self.objective, self.cfg.train, steps, phase.epochs, self.device, phase.lr, mixer)
+
+    # ---- the loop ---------------------------------------------------------------------------------------
+    def fit(self, resume_state: dict | None = None) -> None:
+        cfg = self.cfg
+        phases = plan_phases(cfg)
+        total_epochs = sum(p.epochs for p in phases)
+        state = resume_state or {}
+        start_phase, start_epoch = int(state.get("phase", 0)), int(state.get("phase_epoch", 0))
+        self.best_f1, self.best_epoch = float(state.get("best_f1", -1.0)), int(state.get("best_epoch", 0))
+        bad_epochs = int(state.get("bad_epochs", 0))
+        done = sum(p.epochs for p in phases[:start_phase]) + start_epoch
+        self.metrics.truncate(done)
+        y_val = self.val_targets["class18"][self.data.val_idx]
+        for number, phase in enumerate(phases):
+            if number < start_phase:
+                continue
+            if phase.on_features:
+                train_set, val_set = self.feature_sets()
+            else:
+                train_set, val_set = self.train_set, self.val_set
+            steps = len(self.train_loader(train_set, 0))
+            trainer = self.make_trainer(phase, steps)
+            if number == start_phase and "trainer" in state:
+                trainer.load_state_dict(state["trainer"])
+            for epoch in range(trainer.epoch, phase.epochs):
+                global_epoch = sum(p.epochs for p in phases[:number]) + epoch + 1
+                with_val = cfg.train.train_on_val_epochs and global_epoch > total_epochs - cfg.train.train_on_val_epochs
+                if with_val and not phase.on_features and not getattr(self, "_with_val", False):
+                    self._with_val = True
+                    self.train_set.indices = self._train_indices()
+                seed_everything(cfg.seed * 10_007 + global_epoch, cfg.train.deterministic)
+                stats = self._train_one(trainer, train_set, global_epoch, total_epochs, phase)
+                outputs, val_loss = trainer.predict(self.eval_loader(val_set), self.objective)
+                score, probs = evaluate_outputs(outputs, y_val, cfg)
+                improved = score.macro_f1 > self.best_f1
+                if improved:
+                    self.best_f1, self.best_epoch, bad_epochs = score.macro_f1, global_epoch, 0
+                    self._save_best(trainer, score, probs, global_epoch, phase.on_features)
+                else:
+                    bad_epochs += 1
+                self._log_epoch(global_epoch, total_epochs, phase, stats, val_loss, score, improved, bool(with_val))
+                save_checkpoint(self.folder / "last.pt", {
+                    "model": self.model.state_dict(), "trainer": trainer.state_dict(), "phase": number,
+                    "phase_epoch": epoch + 1, "best_f1": self.best_f1, "best_epoch": self.best_epoch,
+                    "bad_epochs": bad_epochs, "fold": self.fold, "config": dump_config(cfg)})
+                if cfg.train.early_stop and bad_epochs >= cfg.train.early_stop:
+                    self.log(f"early stop: no macro F1 gain for {bad_epochs} epochs")
+                    return
+            start_epoch = 0
+            state = {}
+            if phase.on_features:
+                self._restore_best_head()
+
+    def _restore_best_head(self) -> None:
+        """Fine-tuning continues from the best head, not the last one."""
+        best = load_checkpoint(self.folder / "best.pt")
+        self.model.load_state_dict(best["model"])
+
+    def _train_one(self, trainer: Trainer, train_set, epoch: int, epochs: int, phase: Phase) -> EpochStats:
+        from maskcls.progress import progress_enabled
+
+        loader = self.train_loader(train_set, epoch)
+        if not progress_enabled():
+            return trainer.train_epoch(loader)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        columns = (TextColumn(f"epoch {epoch}/{epochs} {phase.name}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("loss {task.fields[loss]:.4f}  {task.fields[rate]:.0f} img/s"), TimeRemainingColumn())
+        with Progress(*columns, transient=True) as bar:
+            task = bar.add_task("train", total=len(loader), loss=0.0, rate=0.0)
+            started, seen = time.perf_counter(), 0
+
+            def advance(n: int, loss: float) -> None:
+                nonlocal seen
+                seen += n
+                bar.update(task, advance=1, loss=loss, rate=seen / max(1e-9, time.perf_counter() - started))
+
+            return trainer.train_epoch(loader, advance)
+
+    def _log_epoch(self, epoch: int, epochs: int, phase: Phase, stats: EpochStats, val_loss: float, score: Score,
+                   improved: bool, with_val: bool) -> None:
+        row = {"epoch": epoch, "phase": phase.name, "train_loss": round(stats.loss, 5), "val_loss": round(val_loss, 5),
+               "macro_f1": round(score.macro_f1, 5), "accuracy": round(score.accuracy, 5),
+               **{f"{t}_f1": round(v, 5) for t, v in score.task_f1.items()}, "lr": f"{stats.lr:.3g}",
+               "seconds": round(stats.seconds, 2), "images_per_s": round(stats.images_per_s, 1),
+               "val_in_train": int(with_val)}
+        self.metrics.append(row)
+        for writer in self.writers:
+            writer(epoch, {k: v for k, v in row.items() if isinstance(v, (int, float))})
+        mark = " *best*" if improved else ""
+        self.log(f"epoch {epoch}/{epochs} {phase.name:8s} loss {stats.loss:.4f}/{val_loss:.4f}  "
+                 f"F1 {score.macro_f1:.4f}  acc {score.accuracy:.4f}  mask {score.task_f1['mask']:.3f} "
+                 f"gender {score.task_f1['gender']:.3f} age {score.task_f1['age']:.3f}  "
+                 f"{stats.images_per_s:.0f} img/s  {stats.seconds:.1f}s{mark}")
+
+    def _save_best(self, trainer: Trainer, score: Score, probs: np.ndarray, epoch: int, on_features: bool) -> None:
+        weights = self.model.state_dict()
+        if trainer.ema is not None:  # the EMA weights are the ones evaluated, so they are the ones kept
+            prefix = "classifier." if on_features else ""  # HeadOnly wraps the classifier
+            weights = {**weights, **{k.removeprefix(prefix): v for k, v in trainer.eval_model.state_dict().items()}}
+        save_checkpoint(self.folder / "best.pt", {"model": weights, "epoch": epoch, "macro_f1": score.macro_f1,
+                                                  "config": dump_config(self.cfg)})
+        write_predictions(self.folder / "val_predictions.csv", [self.data.records[i] for i in self.data.val_idx],
+                          self.val_targets["class18"][self.data.val_idx], probs)
+
+    def finish(self) -> None:
+        from maskcls.engine.summary import write_summary
+
+        for writer in self.writers:
+            writer.close()
+        write_summary(self.folder, self.cfg)
+
+
+def write_predictions(path: Path, records: list[Record], y_true: np.ndarray, probs: np.ndarray) -> None:
+    """Validation predictions: one row a photo with its truth, prediction and the 18 probabilities."""
+    with atomic_write(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "person", "id", "true", "pred", *[f"p{i}" for i in range(probs.shape[1])]])
+        for record, truth, row in zip(records, y_true, probs):
+            writer.writerow([record.path, record.person, record.id, int(truth), int(row.argmax()),
+                             *[f"{p:.6f}" for p in row]])
+
+
+class _ScalarWriter:
+    def __init__(self, write: Callable[[int, dict], None], close: Callable[[], None]) -> None:
+        self._write, self.close = write, close
+
+    def __call__(self, epoch: int, values: dict) -> None:
+        self._write(epoch, values)
+
+
+def _loggers(cfg: Config, folder: Path) -> list[_ScalarWriter]:
+    """TensorBoard by default; MLflow and W&B when installed and asked for."""
+    writers = []
+    if "tensorboard" in cfg.train.loggers:
+        from torch.utils.tensorboard import SummaryWriter
+
+        tb = SummaryWriter(str(folder / "tb"))
+        writers.append(_ScalarWriter(lambda e, v: [tb.add_scalar(k, x, e) for k, x in v.items()], tb.close))
+    if "mlflow" in cfg.train.loggers:
+        mlflow = _optional("mlflow")
+        mlflow.start_run(run_name=folder.name)
+        mlflow.log_params({"backbone": cfg.model.backbone, "head": cfg.model.head, "loss": cfg.train.loss})
+        writers.append(_ScalarWriter(lambda e, v: mlflow.log_metrics(v, step=e), mlflow.end_run))
+    if "wandb" in cfg.train.loggers:
+        wandb = _optional("wandb")
+        session = wandb.init(project="maskcls", name=folder.name, dir=str(folder), config=cfg.model_dump(mode="json"))
+        writers.append(_ScalarWriter(lambda e, v: session.log(v, step=e), session.finish))
+    return writers
+
+
+def _optional(name: str):
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise MaskclsError(f"train.loggers asks for {name}, which is not installed (pip install {name})") from None
+
+
+def train(cfg: Config, runs_root: Path = Path("runs"), fold: int | None = None, folder: Path | None = None,
+          log: Log = print) -> Path:
+    """Train one model and return its run folder.
+
+    Args:
+        cfg: the resolved configuration.
+        runs_root: where run folders are made (``runs/<cfg.name>[-N]``).
+        fold: the validation fold (default: the split's hold-out fold).
+        folder: an exact folder to use (k-fold puts each fold in ``<run>/fold<k>``).
+        log: where one-line messages go.
+    """
+    folder = unique_dir(folder or runs_root / cfg.name)
+    write_text(folder / "config.yaml", dump_config(cfg))
+    run = Run(cfg, folder, fold, log)
+    log(f"run folder: {folder}")
+    run.setup()
+    run.fit()
+    run.finish()
+    return folder
+
+
+def resume(folder: Path, log: Log = print) -> Path:
+    """Continue a killed run from its ``last.pt`` in its own folder (same split, fold and settings)."""
+    folder = Path(folder)
+    cfg = load_config(folder / "config.yaml")
+    state = load_checkpoint(folder / "last.pt")
+    cfg.split.file = folder / "split.json"  # the people the run started with, even if the data changed
+    run = Run(cfg, folder, state.get("fold"), log)
+    log(f"resuming {folder} at phase {state['phase']} epoch {state['phase_epoch']}")
+    run.setup()
+    run.fit(state)
+    run.finish()
+    return folder

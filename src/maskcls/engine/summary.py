@@ -1,0 +1,108 @@
+"""What a finished run shows a person: learning curves, the confusion matrix and an HTML summary."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from maskcls.config import Config, dump_config
+from maskcls.fileio import atomic_write
+from maskcls.labels import NUM_CLASSES, class_names
+from maskcls.metrics import confusion_matrix, score_labels
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure, path: Path) -> Path:
+    with atomic_write(path, "wb") as handle:
+        figure.savefig(handle, format="png", bbox_inches="tight")
+    figure.clear()
+    return path
+
+
+def plot_curves(rows: list[dict], path: Path) -> Path:
+    """Losses and F1 scores per epoch."""
+    epochs = [int(r["epoch"]) for r in rows]
+    figure = _figure(11, 4)
+    left, right = figure.subplots(1, 2)
+    for key, label in (("train_loss", "train loss"), ("val_loss", "validation loss")):
+        left.plot(epochs, [float(r[key]) for r in rows], marker="o", label=label)
+    left.set_xlabel("epoch")
+    left.set_title("loss")
+    left.legend()
+    for key in ("macro_f1", "mask_f1", "gender_f1", "age_f1"):
+        right.plot(epochs, [float(r[key]) for r in rows], marker="o", label=key.replace("_", " "))
+    right.set_xlabel("epoch")
+    right.set_ylim(0, 1)
+    right.set_title("validation F1")
+    right.legend()
+    return _save(figure, path)
+
+
+def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, names: list[str], path: Path) -> Path:
+    """Row-normalised 18×18 confusion matrix with counts."""
+    cm = confusion_matrix(y_true, y_pred, NUM_CLASSES)
+    rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    figure = _figure(11, 10)
+    axes = figure.subplots()
+    axes.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ticks = np.arange(NUM_CLASSES)
+    axes.set_xticks(ticks, [f"{i} {n}" for i, n in enumerate(names)], rotation=90, fontsize=7)
+    axes.set_yticks(ticks, [f"{i} {n}" for i, n in enumerate(names)], fontsize=7)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    for i, j in zip(*np.nonzero(cm)):
+        axes.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=6,
+                  color="white" if rates[i, j] > 0.5 else "black")
+    axes.set_title("validation confusion matrix (best epoch; colour = share of the true class)")
+    return _save(figure, path)
+
+
+def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """True and predicted labels from a ``val_predictions.csv``."""
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return np.array([int(r["true"]) for r in rows]), np.array([int(r["pred"]) for r in rows])
+
+
+def write_summary(folder: Path, cfg: Config) -> Path | None:
+    """Write ``plots/curves.png``, ``plots/confusion_matrix.png`` and ``report.html`` for a run folder."""
+    import pandas as pd
+
+    from maskcls.report import Page
+
+    with open(folder / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return None
+    names = class_names(cfg.data.bands())
+    page = Page(f"maskcls run {folder.name}")
+    best = max(rows, key=lambda r: float(r["macro_f1"]))
+    page.heading("Best epoch")
+    page.table(pd.DataFrame([best]))
+    if any(r.get("val_in_train") == "1" for r in rows):
+        page.paragraph("Some epochs also trained on the validation people (train.train_on_val_epochs): "
+                       "their validation scores are not held-out estimates.")
+    page.image(plot_curves(rows, folder / "plots" / "curves.png"), "learning curves")
+    predictions = folder / "val_predictions.csv"
+    if predictions.is_file():
+        y_true, y_pred = read_predictions(predictions)
+        page.image(plot_confusion(y_true, y_pred, names, folder / "plots" / "confusion_matrix.png"),
+                   "confusion matrix")
+        score = score_labels(y_true, y_pred, cfg.data.bands())
+        page.heading("Classification report (best epoch)")
+        page.table(pd.DataFrame(score.per_class).round(4))
+    page.heading("Epochs")
+    page.table(pd.DataFrame(rows))
+    page.heading("Configuration")
+    page.preformatted(dump_config(cfg))
+    return page.save(folder / "report.html")

@@ -1,0 +1,1 @@
+"""Inference: run folders → probabilities → submissions."""

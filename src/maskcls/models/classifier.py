@@ -1,0 +1,99 @@
+"""The classifier: a timm backbone returning pooled features, a head returning named logits, and freezing."""
+
+from __future__ import annotations
+
+from typing import Literal, Sequence
+
+from torch import Tensor, nn
+
+from maskcls.config import ModelConfig
+from maskcls.errors import MaskclsError
+from maskcls.models.backbones import Preprocess, backbone_stages, create_backbone
+from maskcls.models.heads import build_head
+
+
+def _set_trainable(modules: Sequence[nn.Module], trainable: bool) -> None:
+    for module in modules:
+        for param in module.parameters():
+            param.requires_grad_(trainable)
+
+
+def _is_frozen_batchnorm(module: nn.Module) -> bool:
+    """A BatchNorm layer whose parameters are all frozen."""
+    params = list(module.parameters(recurse=False))
+    return isinstance(module, nn.modules.batchnorm._BatchNorm) and bool(params) and not any(
+        param.requires_grad for param in params
+    )
+
+
+class Classifier(nn.Module):
+    """Backbone + head.
+
+    Attributes:
+        backbone: a timm model built with ``num_classes=0`` (its output is the pooled feature vector).
+        head: a head of :data:`maskcls.models.heads.HEADS`.
+        preprocess: how inputs must be prepared for the backbone.
+    """
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, preprocess: Preprocess) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.preprocess = preprocess
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """Pooled backbone features ``[N, C]``."""
+        return self.backbone(x)
+
+    def forward_head(self, features: Tensor) -> dict[str, Tensor]:
+        """The head's named logits from pooled features."""
+        return self.head(features)
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        return self.forward_head(self.forward_features(x))
+
+    def freeze(self, stages: int | Literal["backbone"] | None) -> None:
+        """Make the first ``stages`` backbone stages untrainable (all of the backbone for ``"backbone"``,
+        nothing for ``None``); everything else becomes trainable. Frozen BatchNorm layers stay in eval mode.
+
+        Raises:
+            MaskclsError: if ``stages`` is negative or more than the backbone has.
+        """
+        _set_trainable([self], True)
+        if stages == "backbone":
+            _set_trainable([self.backbone], False)
+        elif stages is not None:
+            all_stages = backbone_stages(self.backbone)
+            if not 0 <= stages <= len(all_stages):
+                raise MaskclsError(f"freeze: the backbone has {len(all_stages)} stages, cannot freeze {stages}")
+            _set_trainable(all_stages[:stages], False)
+        self.train(self.training)
+
+    def unfreeze_last(self, n_stages: int) -> None:
+        """Make the last ``n_stages`` backbone stages trainable, leaving the others as they are."""
+        if n_stages > 0:
+            _set_trainable(backbone_stages(self.backbone)[-n_stages:], True)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> "Classifier":
+        """Set training mode, keeping frozen BatchNorm layers in eval mode so their statistics stay fixed."""
+        super().train(mode)
+        for module in self.modules():
+            if mode and _is_frozen_batchnorm(module):
+                module.eval()
+        return self
+
+
+def build_classifier(cfg: ModelConfig, age_thresholds: Sequence[int] = (30, 60)) -> Classifier:
+    """Build the classifier a model config describes, with its freezing applied."""
+    backbone, preprocess = create_backbone(cfg.backbone, cfg.pretrained, cfg.img_size)
+    head = build_head(cfg.head, backbone.num_features, cfg.dropout, age_thresholds)
+    model = Classifier(backbone, head, preprocess)
+    model.freeze(cfg.freeze)
+    return model
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """``(trainable, total)`` parameter counts."""
+    params = list(model.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)

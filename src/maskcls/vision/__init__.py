@@ -1,0 +1,1 @@
+"""Image side of training: transforms, batch mixing, sampling, the decoded-image cache and datasets."""
