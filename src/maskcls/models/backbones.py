@@ -31,7 +31,6 @@ from maskcls.errors import MaskclsError
 
 #: Environment variable that lets ``pretrained=True`` fetch weights from timm's hub for names without offline ones.
 ALLOW_DOWNLOAD_ENV = "MASKCLS_ALLOW_DOWNLOAD"
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")
 
 StateDict = dict[str, Tensor]
 Converter = Callable[[StateDict, nn.Module], StateDict]
@@ -269,7 +268,8 @@ def _read_checkpoint(path: Path) -> StateDict:
             return load_file(str(path), device="cpu")
         loaded = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - any unreadable file becomes one clear message
-        raise MaskclsError(f"{path}: not a readable checkpoint ({str(exc).splitlines()[0] if str(exc) else exc!r})")
+        reason = (str(exc).strip().splitlines() or [""])[0]
+        raise MaskclsError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {reason})") from None
     for key in ("state_dict", "model"):
         if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
             loaded = loaded[key]

@@ -78,9 +78,10 @@ class Classifier(nn.Module):
     def train(self, mode: bool = True) -> "Classifier":
         """Set training mode, keeping frozen BatchNorm layers in eval mode so their statistics stay fixed."""
         super().train(mode)
-        for module in self.modules():
-            if mode and _is_frozen_batchnorm(module):
-                module.eval()
+        if mode:
+            for module in self.modules():
+                if _is_frozen_batchnorm(module):
+                    module.eval()
         return self
 
 

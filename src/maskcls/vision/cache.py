@@ -208,7 +208,7 @@ class ImageCache:
         paths = [Path(p) for p in paths]
         key = cache_key(paths, spec)
         shape = (len(paths), *spec.shape)
-        if cache_dir is None or not paths:
+        if cache_dir is None or not paths:  # (a zero-length file cannot be memory-mapped)
             array = np.zeros(shape, dtype=np.uint8)
             return cls(array, spec, key, _fill(array, paths, spec, workers))
         cache_dir = Path(cache_dir)
@@ -236,7 +236,7 @@ class ImageCache:
         """Pickle a memory-mapped cache by its path, so spawned data-loader workers map it rather than copy it."""
         state = dict(self.__dict__)
         if self.path is not None:
-            state["_array"] = self._array.shape
+            state["_array"] = self._array.shape  # mapped again from ``path`` by __setstate__
         return state
 
     def __setstate__(self, state: dict) -> None:

@@ -1,0 +1,114 @@
+"""End-to-end training on tiny synthetic photos with a tiny model: run folders, resume, fast path, k-fold."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from maskcls.config import load_config
+from maskcls.data.synthetic import make_synthetic
+from maskcls.engine import run as run_module
+from maskcls.engine.checkpoint import load_checkpoint
+from maskcls.engine.kfold import train_kfold
+from maskcls.engine.run import resume, train
+from maskcls.inference.predictor import Predictor
+from maskcls.inference.submission import write_submission
+from maskcls.metrics import score_files
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("synthetic")
+    make_synthetic(root, people=12, eval_people=3, seed=1, size=(48, 64))
+    return root
+
+
+def tiny(data_root: Path, tmp_path: Path, *overrides: str):
+    return load_config(None, [
+        f"data.root={data_root}", "model.backbone=test_efficientnet", "model.pretrained=false", "model.img_size=32",
+        "train.batch_size=32", "train.epochs=1", "train.loggers=[]", f"train.cache_dir={tmp_path / 'cache'}",
+        "split.val_fraction=0.25", *overrides])
+
+
+def quiet(_message: str) -> None:
+    pass
+
+
+def test_two_step_run_leaves_a_complete_folder(data_root, tmp_path):
+    cfg = tiny(data_root, tmp_path, "model.head=class18")
+    folder = train(cfg, tmp_path / "runs", log=quiet)
+    assert folder == tmp_path / "runs" / "run"
+    for name in ("config.yaml", "split.json", "metrics.csv", "best.pt", "last.pt", "val_predictions.csv",
+                 "report.html", "plots/curves.png", "plots/confusion_matrix.png"):
+        assert (folder / name).is_file(), name
+    state = torch.load(folder / "best.pt", weights_only=True)
+    assert "model" in state and state["epoch"] == 1
+    rows = (folder / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 2 and "macro_f1" in rows[0]
+    assert load_config(folder / "config.yaml") == cfg
+    assert train(cfg, tmp_path / "runs", log=quiet) == tmp_path / "runs" / "run-2"  # never overwrites
+
+
+def test_resume_after_a_kill_matches_an_uninterrupted_run(data_root, tmp_path, monkeypatch):
+    overrides = ("train.epochs=3", "train.batch_size=16", "aug.cutmix=0.5", "train.ema=0.9", "train.warmup_epochs=1")
+    whole = train(tiny(data_root, tmp_path, *overrides), tmp_path / "a", log=quiet)
+
+    saves = {"n": 0}
+    real_save = run_module.save_checkpoint
+
+    def killed_after_first_epoch(path, state):
+        real_save(path, state)
+        if Path(path).name == "last.pt":
+            saves["n"] += 1
+            if saves["n"] == 1:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_module, "save_checkpoint", killed_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(data_root, tmp_path, *overrides), tmp_path / "b", log=quiet)
+    monkeypatch.setattr(run_module, "save_checkpoint", real_save)
+    resumed = resume(tmp_path / "b" / "run", log=quiet)
+    a, b = load_checkpoint(whole / "last.pt")["model"], load_checkpoint(resumed / "last.pt")["model"]
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    assert (whole / "metrics.csv").read_text().count("\n") == (resumed / "metrics.csv").read_text().count("\n") == 4
+
+
+def test_feature_fast_path_then_unfreeze(data_root, tmp_path):
+    cfg = tiny(data_root, tmp_path, "train.features=true", "train.epochs=3", "train.unfreeze_epochs=1",
+               "train.unfreeze_stages=1", "model.head=multitask")
+    folder = train(cfg, tmp_path / "runs", log=quiet)
+    lines = (folder / "metrics.csv").read_text().splitlines()
+    assert [line.split(",")[1] for line in lines[1:]] == ["head", "head", "head", "finetune"]
+    cached = list((tmp_path / "cache").glob("features-*.npy"))
+    assert len(cached) == 2  # plain and mirrored, reused by the next run
+    train(cfg, tmp_path / "runs", log=quiet)
+    assert len(list((tmp_path / "cache").glob("features-*.npy"))) == 2
+
+
+def test_kfold_writes_out_of_fold_predictions_and_resumes(data_root, tmp_path):
+    cfg = tiny(data_root, tmp_path, "split.kind=kfold", "split.n_splits=2", "model.head=multitask_regression")
+    parent = train_kfold(cfg, tmp_path / "runs", log=quiet)
+    oof = (parent / "oof.csv").read_text().splitlines()
+    photos = sum(1 for p in (data_root / "train" / "images").rglob("*.jpg"))
+    assert len(oof) - 1 == photos
+    assert (parent / "oof_metrics.json").is_file()
+    messages = []
+    train_kfold(cfg, parent=parent, log=messages.append)
+    assert sum("finished earlier" in m for m in messages) == 2
+
+
+def test_predict_writes_a_submission_that_scores(data_root, tmp_path):
+    folder = train(tiny(data_root, tmp_path), tmp_path / "runs", log=quiet)
+    predictor = Predictor.from_run(folder)
+    from maskcls.data.layout import scan_eval
+
+    evalset = scan_eval(data_root)
+    probs, bad = predictor.predict_paths(evalset.paths, batch_size=8)
+    assert not bad and probs.shape == (len(evalset.paths), 18)
+    assert np.allclose(probs.sum(1), 1, atol=1e-5)
+    out = write_submission(tmp_path / "sub.csv", evalset.image_ids, probs.argmax(1), probs)
+    score = score_files(data_root / "eval_gt.csv", out)
+    assert score.n == len(evalset.paths) and 0.0 <= score.macro_f1 <= 1.0
+    assert np.load(tmp_path / "sub_probs.npy").shape == probs.shape
