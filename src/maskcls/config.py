@@ -140,6 +140,8 @@ class TrainConfig(_Strict):
         oversample: repeat the photos of these 18-class labels this many times per epoch, e.g. ``{8: 3}``.
         features: the CPU fast path: freeze the backbone, compute features once, train the head on them.
         unfreeze_epochs: after a feature-cached head, fine-tune the last ``unfreeze_stages`` stages this long.
+        finetune_bn: during that fine-tune, ``frozen`` keeps BatchNorm statistics as they were when the head's
+            features were computed (the head then sees the inputs it was trained on); ``train`` updates them.
         train_on_val_epochs: the last N epochs also train on the validation people (the score then stops
             being a held-out estimate and the run says so).
     """
@@ -171,6 +173,7 @@ class TrainConfig(_Strict):
     unfreeze_epochs: int = Field(0, ge=0)
     unfreeze_stages: int = Field(2, ge=1)
     unfreeze_lr: float = Field(1e-4, gt=0.0)
+    finetune_bn: Literal["frozen", "train"] = "frozen"
     train_on_val_epochs: int = Field(0, ge=0)
     deterministic: bool = False
     workers: int = Field(0, ge=0)

@@ -112,3 +112,31 @@ def test_predict_writes_a_submission_that_scores(data_root, tmp_path):
     score = score_files(data_root / "eval_gt.csv", out)
     assert score.n == len(evalset.paths) and 0.0 <= score.macro_f1 <= 1.0
     assert np.load(tmp_path / "sub_probs.npy").shape == probs.shape
+
+
+def test_train_on_validation_for_the_last_epochs_is_flagged(data_root, tmp_path):
+    folder = train(tiny(data_root, tmp_path, "train.epochs=3", "train.train_on_val_epochs=1"), tmp_path / "r", log=quiet)
+    lines = (folder / "metrics.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    flags = [line.split(",")[header.index("val_in_train")] for line in lines[1:]]
+    assert flags == ["0", "0", "1"]
+    assert "not held-out estimates" in (folder / "report.html").read_text()
+
+
+def test_train_cli_with_preset_overrides_and_resume(data_root, tmp_path):
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "maskcls", "train", "baseline", f"data.root={data_root}",
+            "model.backbone=test_efficientnet", "model.pretrained=false", "model.img_size=32", "train.epochs=1",
+            "train.loggers=[tensorboard]", f"train.cache_dir={tmp_path / 'cache'}", "--runs", str(tmp_path / "runs")]
+    env = {"PATH": "/usr/bin:/bin", "MASKCLS_PROGRESS": "0", "COLUMNS": "200"}
+    done = subprocess.run(args, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    folder = tmp_path / "runs" / "baseline"
+    assert "epoch 1/1" in done.stdout and any((folder / "tb").iterdir())
+    again = subprocess.run([sys.executable, "-m", "maskcls", "train", "--resume", str(folder)], capture_output=True,
+                           text=True, env=env)
+    assert again.returncode == 0, again.stderr
+    bad = subprocess.run([*args[:4], "train.nope=1"], capture_output=True, text=True, env=env)
+    assert bad.returncode == 1 and bad.stderr.startswith("maskcls: error: train.nope") and "Traceback" not in bad.stderr

@@ -125,6 +125,8 @@ class Trainer:
         self.amp_dtype = self._amp_dtype()
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.ema = Ema(model, cfg.ema) if cfg.ema else None
+        # Compiled for speed only; weights and state dicts always come from the original module.
+        self.compiled = torch.compile(model) if cfg.compile else model
         self.epoch = 0
 
     def _amp_dtype(self) -> torch.dtype | None:
@@ -138,7 +140,7 @@ class Trainer:
 
     def forward(self, inputs: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-            return self.model(inputs)
+            return self.compiled(inputs)
 
     def train_epoch(self, loader: Iterable, progress: Callable[[int, float], None] | None = None) -> EpochStats:
         """One pass over ``loader`` yielding ``(inputs, targets)``; targets are dicts of tensors."""

@@ -137,7 +137,7 @@ class Run:
     # ---- data -------------------------------------------------------------------------------------------
     def setup(self) -> None:
         from maskcls.models.classifier import build_classifier
-        from maskcls.vision.cache import CacheSpec, ImageCache, default_cache_dir
+        from maskcls.vision.cache import CacheSpec, ImageCache
         from maskcls.vision.dataset import RecordDataset, record_targets
         from maskcls.vision.transforms import build_transforms
 
@@ -151,16 +151,15 @@ class Run:
         pre = self.model.preprocess
         records = self.data.records
         used = np.concatenate([self.data.train_idx, self.data.val_idx])
-        cache_dir = (cfg.train.cache_dir or default_cache_dir()) if cfg.train.cache else None
+        cache_dir = self.cache_dir()
         spec = CacheSpec(size=tuple(pre.size), interpolation=pre.interpolation, crop=cfg.train.crop)
         started = time.perf_counter()
         self.cache = ImageCache.open([r.path for r in records], spec, cache_dir, workers=max(1, cfg.train.workers or 2))
         how = "reused" if self.cache.reused else f"built in {time.perf_counter() - started:.1f}s"
         self.log(f"image cache {spec.size[1]}x{spec.size[0]} ({len(records)} photos) {how}")
         bad = set(self.cache.errors)
-        for index, message in sorted(self.cache.errors.items()):
-            if index in set(used.tolist()):
-                self.log(f"skipped unreadable photo: {message}")
+        for index in sorted(bad & set(used.tolist())):
+            self.log(f"skipped unreadable photo: {self.cache.errors[index]}")
         self.data.train_idx = np.array([i for i in self.data.train_idx if i not in bad], dtype=np.int64)
         self.data.val_idx = np.array([i for i in self.data.val_idx if i not in bad], dtype=np.int64)
         if not len(self.data.train_idx) or not len(self.data.val_idx):
@@ -175,6 +174,12 @@ class Run:
         self.plain_set = RecordDataset(records, self.cache, build_transforms("none", pre, False),
                                        self.train_targets, self.data.train_idx)
         self.objective = Objective(cfg.model, cfg.train, self._class_counts()).to(self.device)
+
+    def cache_dir(self) -> Path | None:
+        """Where image and feature caches live; ``None`` keeps them in memory (``train.cache=false``)."""
+        from maskcls.vision.cache import default_cache_dir
+
+        return (self.cfg.train.cache_dir or default_cache_dir()) if self.cfg.train.cache else None
 
     def _train_indices(self) -> np.ndarray:
         from maskcls.vision.sampling import oversample_indices
@@ -217,11 +222,7 @@ class Run:
         from maskcls.vision.dataset import FeatureDataset, RecordDataset
 
         cfg = self.cfg
-        cache_dir = (cfg.train.cache_dir or None) if cfg.train.cache else None
-        if cfg.train.cache and cache_dir is None:
-            from maskcls.vision.cache import default_cache_dir
-
-            cache_dir = default_cache_dir()
+        cache_dir = self.cache_dir()
         every = RecordDataset(self.data.records, self.cache, self.plain_set.transform, self.val_targets)
         weights = str(cfg.model.pretrained)
         views = []
@@ -248,6 +249,7 @@ class Run:
             if phase.name == "finetune":
                 self.model.freeze("backbone")
                 self.model.unfreeze_last(self.cfg.train.unfreeze_stages)
+                self.model.bn_eval = self.cfg.train.finetune_bn == "frozen"
             else:
                 self.model.freeze(self.cfg.model.freeze)
             module = self.model

@@ -40,6 +40,8 @@ class Classifier(nn.Module):
         self.backbone = backbone
         self.head = head
         self.preprocess = preprocess
+        #: Keep every BatchNorm layer in eval mode while training (statistics fixed, affine weights trainable).
+        self.bn_eval = False
 
     def forward_features(self, x: Tensor) -> Tensor:
         """Pooled backbone features ``[N, C]``."""
@@ -76,11 +78,12 @@ class Classifier(nn.Module):
         self.train(self.training)
 
     def train(self, mode: bool = True) -> "Classifier":
-        """Set training mode, keeping frozen BatchNorm layers in eval mode so their statistics stay fixed."""
+        """Set training mode, keeping frozen BatchNorm layers (all of them with ``bn_eval``) in eval mode so
+        their statistics stay fixed."""
         super().train(mode)
         if mode:
             for module in self.modules():
-                if _is_frozen_batchnorm(module):
+                if _is_frozen_batchnorm(module) or (self.bn_eval and isinstance(module, nn.modules.batchnorm._BatchNorm)):
                     module.eval()
         return self
 
