@@ -140,3 +140,26 @@ def test_train_cli_with_preset_overrides_and_resume(data_root, tmp_path):
     assert again.returncode == 0, again.stderr
     bad = subprocess.run([*args[:4], "train.nope=1"], capture_output=True, text=True, env=env)
     assert bad.returncode == 1 and bad.stderr.startswith("maskcls: error: train.nope") and "Traceback" not in bad.stderr
+
+
+def test_predict_cli_keeps_info_order_and_names_missing_images(data_root, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    folder = train(tiny(data_root, tmp_path), tmp_path / "runs", log=quiet)
+    env = {"PATH": "/usr/bin:/bin", "MASKCLS_PROGRESS": "0", "COLUMNS": "200"}
+    out = tmp_path / "sub.csv"
+    done = subprocess.run([sys.executable, "-m", "maskcls", "predict", str(folder), str(data_root), "--out", str(out)],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    info = (data_root / "eval" / "info.csv").read_text().splitlines()
+    rows = out.read_text().splitlines()
+    assert [r.split(",")[0] for r in rows] == [r.split(",")[0] for r in info]
+    broken = tmp_path / "broken"
+    shutil.copytree(data_root / "eval", broken / "eval")
+    missing = broken / "eval" / "images" / info[2].split(",")[0]
+    missing.unlink()
+    failed = subprocess.run([sys.executable, "-m", "maskcls", "predict", str(folder), str(broken), "--out",
+                             str(tmp_path / "x.csv")], capture_output=True, text=True, env=env)
+    assert failed.returncode == 1 and str(missing) in failed.stderr and "Traceback" not in failed.stderr
