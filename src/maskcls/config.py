@@ -142,8 +142,8 @@ class TrainConfig(_Strict):
         unfreeze_epochs: after a feature-cached head, fine-tune the last ``unfreeze_stages`` stages this long.
         finetune_bn: during that fine-tune, ``frozen`` keeps BatchNorm statistics as they were when the head's
             features were computed (the head then sees the inputs it was trained on); ``train`` updates them.
-        train_on_val_epochs: the last N epochs also train on the validation people (the score then stops
-            being a held-out estimate and the run says so).
+        train_on_val_epochs: the last N epochs that train on images also train on the validation people (the
+            score then stops being a held-out estimate and metrics.csv says so in ``val_in_train``).
     """
 
     epochs: int = Field(10, ge=1)

@@ -133,6 +133,7 @@ class Run:
         (folder / "plots").mkdir(parents=True, exist_ok=True)
         self.metrics = MetricsLog(folder / "metrics.csv")
         self.writers = _loggers(cfg, folder)
+        self.with_val = False  # set once the last epochs start training on the validation people too
 
     # ---- data -------------------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -185,7 +186,7 @@ class Run:
         from maskcls.vision.sampling import oversample_indices
 
         idx = self.data.train_idx
-        if self.cfg.train.train_on_val_epochs and getattr(self, "_with_val", False):
+        if self.with_val:
             idx = np.concatenate([idx, self.data.val_idx])
         if self.cfg.train.oversample:
             labels = self.train_targets["class18"][idx]
@@ -283,8 +284,8 @@ class Run:
             for epoch in range(trainer.epoch, phase.epochs):
                 global_epoch = sum(p.epochs for p in phases[:number]) + epoch + 1
                 with_val = cfg.train.train_on_val_epochs and global_epoch > total_epochs - cfg.train.train_on_val_epochs
-                if with_val and not phase.on_features and not getattr(self, "_with_val", False):
-                    self._with_val = True
+                if with_val and not phase.on_features and not self.with_val:
+                    self.with_val = True
                     self.train_set.indices = self._train_indices()
                 seed_everything(cfg.seed * 10_007 + global_epoch, cfg.train.deterministic)
                 stats = self._train_one(trainer, train_set, global_epoch, total_epochs, phase)
@@ -296,7 +297,7 @@ class Run:
                     self._save_best(trainer, score, probs, global_epoch, phase.on_features)
                 else:
                     bad_epochs += 1
-                self._log_epoch(global_epoch, total_epochs, phase, stats, val_loss, score, improved, bool(with_val))
+                self._log_epoch(global_epoch, total_epochs, phase, stats, val_loss, score, improved, self.with_val)
                 save_checkpoint(self.folder / "last.pt", {
                     "model": self.model.state_dict(), "trainer": trainer.state_dict(), "phase": number,
                     "phase_epoch": epoch + 1, "best_f1": self.best_f1, "best_epoch": self.best_epoch,
