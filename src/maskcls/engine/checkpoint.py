@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from maskcls.errors import MaskclsError
+from maskcls.fileio import atomic_write
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Save ``state`` with ``torch.save`` to a temp file beside ``path`` and rename it into place."""
+    """Save ``state`` with ``torch.save`` atomically (temp file beside ``path``, then rename)."""
     import torch
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_write(path, "wb") as handle:
+        torch.save(state, handle)
+    return Path(path)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
