@@ -196,5 +196,5 @@ def task_names(task: str, bands: AgeBands = DEFAULT_AGE_BANDS) -> tuple[str, ...
 
 def split_tasks(labels: Iterable[int] | np.ndarray) -> dict[str, np.ndarray]:
     """Decode an array of 18-class labels into ``{"mask": …, "gender": …, "age": …}``."""
-    mask, gender, age = decode(np.asarray(list(labels) if not isinstance(labels, np.ndarray) else labels))
+    mask, gender, age = decode(np.asarray(list(labels)))
     return {"mask": np.asarray(mask), "gender": np.asarray(gender), "age": np.asarray(age)}

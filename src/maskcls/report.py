@@ -1,4 +1,4 @@
-"""A tiny self-contained HTML page builder for reports (EDA, training summaries, analyses).
+"""Reports people look at: a tiny self-contained HTML page builder and PNG figures (EDA, training, analyses).
 
 A :class:`Page` collects blocks in order and writes one HTML file with its CSS inline. All text is
 HTML-escaped; images are referenced by a path relative to the page, so a report folder can be moved
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import quote
 
-from maskcls.fileio import write_text
+from maskcls.fileio import atomic_write, write_text
 
 CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1200px;
@@ -112,3 +112,23 @@ class Page:
         caption = html.escape(block.caption)
         figcaption = f"<figcaption>{caption}</figcaption>" if caption else ""
         return f"<figure><img src=\"{src}\" alt=\"{caption}\">{figcaption}</figure>"
+
+
+def new_figure(width: float, height: float):
+    """A matplotlib Figure on the Agg canvas, kept out of pyplot's global figure list (nothing to close)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def save_figure(figure, path: Path) -> Path:
+    """Write a figure as PNG atomically (cropped to its content) and release its memory."""
+    try:
+        with atomic_write(path, "wb") as handle:
+            figure.savefig(handle, format="png", bbox_inches="tight")
+    finally:
+        figure.clear()
+    return Path(path)

@@ -8,7 +8,6 @@ from maskcls.data.check import check, inspect_image
 from maskcls.data.images import ImageReadError, load_rgb
 from maskcls.data.layout import FolderName, scan_eval, scan_train
 from maskcls.data.records import DataError
-from maskcls.labels import STEMS
 
 
 def kinds_at(problems) -> dict[str, set[Path]]:

@@ -19,10 +19,9 @@ import pandas as pd
 
 from maskcls.data.images import ImageReadError, image_size, load_rgb
 from maskcls.data.records import Dataset, Problem
-from maskcls.fileio import atomic_write
 from maskcls.labels import DEFAULT_AGE_BANDS, GENDER_NAMES, MASK_NAMES, NUM_CLASSES, AgeBands, class_names
 from maskcls.progress import track
-from maskcls.report import Page
+from maskcls.report import Page, new_figure, save_figure
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -268,29 +267,9 @@ def load_thumbnail(path: Path):
 # --- plots ----------------------------------------------------------------------------------------
 
 
-def _figure(width: float, height: float):
-    """A matplotlib Figure on the Agg canvas, kept out of pyplot's global figure list."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _save(figure, path: Path) -> Path:
-    """Write a figure as PNG atomically (cropped to its content) and release its memory."""
-    try:
-        with atomic_write(path, "wb") as handle:
-            figure.savefig(handle, format="png", bbox_inches="tight")
-    finally:
-        figure.clear()
-    return path
-
-
 def plot_class_distribution(counts: pd.Series, bands: AgeBands, path: Path) -> Path:
     """Horizontal bars of images per class, class 0 on top, counts at the bar ends."""
-    figure = _figure(9, 6.5)
+    figure = new_figure(9, 6.5)
     ax = figure.add_subplot()
     names = [f"{i:>2}  {name}" for i, name in enumerate(class_names(bands))]
     colors = [MASK_COLORS[label // 6] for label in range(NUM_CLASSES)]
@@ -302,12 +281,12 @@ def plot_class_distribution(counts: pd.Series, bands: AgeBands, path: Path) -> P
     ax.set_xlabel("images")
     ax.set_title(f"Images per class ({int(counts.sum())} in all)")
     ax.grid(axis="x", alpha=0.3)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_age_histogram(people: pd.DataFrame, bands: AgeBands, path: Path) -> Path:
     """Overlaid 1-year age histograms of men and women, with the band thresholds marked."""
-    figure = _figure(10, 4.5)
+    figure = new_figure(10, 4.5)
     ax = figure.add_subplot()
     ages = people["age"].astype(int)
     low, high = (int(ages.min()), int(ages.max())) if len(ages) else (0, 100)
@@ -323,12 +302,12 @@ def plot_age_histogram(people: pd.DataFrame, bands: AgeBands, path: Path) -> Pat
     ax.set_ylabel("people")
     ax.set_title("Age by gender")
     ax.legend()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_photos_per_person(distribution: pd.Series, path: Path) -> Path:
     """Bars of how many people have each number of photos."""
-    figure = _figure(7, 4)
+    figure = new_figure(7, 4)
     ax = figure.add_subplot()
     bars = ax.bar(distribution.index, distribution.to_numpy(), color="#4c72b0")
     ax.bar_label(bars, padding=2, fontsize=9)
@@ -337,12 +316,12 @@ def plot_photos_per_person(distribution: pd.Series, path: Path) -> Path:
     ax.set_xlabel("photos per person")
     ax.set_ylabel("people")
     ax.set_title("Photos per person")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_sizes(sizes: pd.DataFrame, path: Path) -> Path:
     """Scatter of distinct (width, height) pairs, marker area proportional to the image count."""
-    figure = _figure(6, 5)
+    figure = new_figure(6, 5)
     ax = figure.add_subplot()
     if len(sizes):
         area = 20 + 400 * sizes["images"] / sizes["images"].max()
@@ -354,12 +333,12 @@ def plot_sizes(sizes: pd.DataFrame, path: Path) -> Path:
     ax.set_ylabel("height (px)")
     ax.set_title("Image sizes")
     ax.grid(alpha=0.3)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_class_grid(rows: list[list], labels: Sequence[str], per_class: int, path: Path) -> Path:
     """Write the sample grid of :func:`class_grid_figure` as a PNG."""
-    return _save(class_grid_figure(rows, labels, per_class), path)
+    return save_figure(class_grid_figure(rows, labels, per_class), path)
 
 
 def class_grid_figure(rows: list[list], labels: Sequence[str], per_class: int):
@@ -376,7 +355,7 @@ def class_grid_figure(rows: list[list], labels: Sequence[str], per_class: int):
     canvas = _grid_canvas(rows, max(1, per_class))
     dpi, label_px = 100, 230
     width = canvas.width + label_px
-    figure = _figure(width / dpi, canvas.height / dpi)
+    figure = new_figure(width / dpi, canvas.height / dpi)
     ax = figure.add_axes((label_px / width, 0, canvas.width / width, 1))
     ax.imshow(np.asarray(canvas), interpolation="nearest")
     centers = [CELL_PAD + r * (CELL[1] + CELL_PAD) + CELL[1] / 2 for r in range(len(rows))]

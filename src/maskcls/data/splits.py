@@ -11,13 +11,16 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from maskcls.data.records import DataError, Record
 from maskcls.fileio import write_text
 from maskcls.labels import DEFAULT_AGE_BANDS, AgeBands
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SPLIT_FORMAT = "maskcls-split/1"
 
@@ -142,7 +145,7 @@ def make_holdout(records: Sequence[Record], val_fraction: float = 0.2, seed: int
     return make_split(records, max(2, round(1 / val_fraction)), seed, "holdout", bands)
 
 
-def fold_balance(records: Sequence[Record], split: Split, bands: AgeBands = DEFAULT_AGE_BANDS) -> "pd.DataFrame":  # noqa: F821
+def fold_balance(records: Sequence[Record], split: Split, bands: AgeBands = DEFAULT_AGE_BANDS) -> "pd.DataFrame":
     """Per-fold people, photos and share (%) of each gender × age stratum, with the whole as the last row."""
     import pandas as pd
 

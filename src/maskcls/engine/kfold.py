@@ -15,7 +15,7 @@ import numpy as np
 
 from maskcls.config import Config, dump_config, load_config
 from maskcls.data.check import load_dataset
-from maskcls.data.splits import make_split
+from maskcls.data.splits import Split, make_split
 from maskcls.engine.run import Log, resume, train
 from maskcls.fileio import atomic_write, unique_dir, write_text
 from maskcls.metrics import score_labels
@@ -35,13 +35,12 @@ def train_kfold(cfg: Config, runs_root: Path = Path("runs"), parent: Path | None
             split = make_split(records, cfg.split.n_splits, cfg.split.seed, bands=cfg.data.bands())
             cfg.split.file = split.save(parent / "split.json")
         cfg.split.kind = "kfold"
+        n_splits = Split.load(cfg.split.file).n_splits
         write_text(parent / "config.yaml", dump_config(cfg))
-        write_text(parent / "kfold.json", json.dumps({"n_splits": cfg.split.n_splits}) + "\n")
+        write_text(parent / "kfold.json", json.dumps({"n_splits": n_splits}) + "\n")  # marks a k-fold parent
     else:
         cfg = load_config(parent / "config.yaml")
-    from maskcls.data.splits import Split
-
-    n_splits = Split.load(cfg.split.file).n_splits
+        n_splits = Split.load(cfg.split.file).n_splits
     for fold in range(n_splits):
         folder = parent / f"fold{fold}"
         if fold_finished(folder):

@@ -172,8 +172,6 @@ class Run:
                                        self.train_targets, self._train_indices())
         self.val_set = RecordDataset(records, self.cache, build_transforms(cfg.aug.preset, pre, False),
                                      self.val_targets, self.data.val_idx)
-        self.plain_set = RecordDataset(records, self.cache, build_transforms("none", pre, False),
-                                       self.train_targets, self.data.train_idx)
         self.objective = Objective(cfg.model, cfg.train, self._class_counts()).to(self.device)
 
     def cache_dir(self) -> Path | None:
@@ -224,7 +222,11 @@ class Run:
 
         cfg = self.cfg
         cache_dir = self.cache_dir()
-        every = RecordDataset(self.data.records, self.cache, self.plain_set.transform, self.val_targets)
+        from maskcls.vision.transforms import build_transforms
+
+        # Features are computed without augmentation; the mirrored copy is the only variation the head sees.
+        every = RecordDataset(self.data.records, self.cache, build_transforms("none", self.model.preprocess, False),
+                              self.val_targets)
         weights = str(cfg.model.pretrained)
         views = []
         for flip in (False, True):

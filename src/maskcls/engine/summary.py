@@ -8,31 +8,15 @@ from pathlib import Path
 import numpy as np
 
 from maskcls.config import Config, dump_config
-from maskcls.fileio import atomic_write
 from maskcls.labels import NUM_CLASSES, class_names
 from maskcls.metrics import confusion_matrix, score_labels
-
-
-def _figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _save(figure, path: Path) -> Path:
-    with atomic_write(path, "wb") as handle:
-        figure.savefig(handle, format="png", bbox_inches="tight")
-    figure.clear()
-    return path
+from maskcls.report import Page, new_figure, save_figure
 
 
 def plot_curves(rows: list[dict], path: Path) -> Path:
     """Losses and F1 scores per epoch."""
     epochs = [int(r["epoch"]) for r in rows]
-    figure = _figure(11, 4)
+    figure = new_figure(11, 4)
     left, right = figure.subplots(1, 2)
     for key, label in (("train_loss", "train loss"), ("val_loss", "validation loss")):
         left.plot(epochs, [float(r[key]) for r in rows], marker="o", label=label)
@@ -45,14 +29,14 @@ def plot_curves(rows: list[dict], path: Path) -> Path:
     right.set_ylim(0, 1)
     right.set_title("validation F1")
     right.legend()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, names: list[str], path: Path) -> Path:
     """Row-normalised 18×18 confusion matrix with counts."""
     cm = confusion_matrix(y_true, y_pred, NUM_CLASSES)
     rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    figure = _figure(11, 10)
+    figure = new_figure(11, 10)
     axes = figure.subplots()
     axes.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     ticks = np.arange(NUM_CLASSES)
@@ -64,7 +48,7 @@ def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, names: list[str], pat
         axes.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=6,
                   color="white" if rates[i, j] > 0.5 else "black")
     axes.set_title("validation confusion matrix (best epoch; colour = share of the true class)")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -77,8 +61,6 @@ def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray]:
 def write_summary(folder: Path, cfg: Config) -> Path | None:
     """Write ``plots/curves.png``, ``plots/confusion_matrix.png`` and ``report.html`` for a run folder."""
     import pandas as pd
-
-    from maskcls.report import Page
 
     with open(folder / "metrics.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
