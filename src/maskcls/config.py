@@ -117,12 +117,15 @@ class AugConfig(_Strict):
 
     Attributes:
         preset: ``none``, ``base`` (flip + small shift/scale), ``center_brightness`` (the winners' centre crop +
-            brightness), ``color_jitter``, ``random_erasing`` or ``randaugment``.
+            brightness), ``color_jitter``, ``random_erasing``, ``randaugment`` or ``wild`` (crowd and camera
+            photos: loose crop, rotation, colour, low resolution, blur, JPEG).
         cutmix: probability of CutMix per batch; ``cutmix_vertical`` pastes the left/right half instead of a box.
         mixup: probability of MixUp per batch.
     """
 
-    preset: Literal["none", "base", "center_brightness", "color_jitter", "random_erasing", "randaugment"] = "base"
+    preset: Literal[
+        "none", "base", "center_brightness", "color_jitter", "random_erasing", "randaugment", "wild"
+    ] = "base"
     cutmix: float = Field(0.0, ge=0.0, le=1.0)
     cutmix_alpha: float = Field(1.0, gt=0.0)
     cutmix_vertical: bool = False
@@ -144,6 +147,13 @@ class TrainConfig(_Strict):
             features were computed (the head then sees the inputs it was trained on); ``train`` updates them.
         train_on_val_epochs: the last N epochs that train on images also train on the validation people (the
             score then stops being a held-out estimate and metrics.csv says so in ``val_in_train``).
+        crop: how each photo is cut before the resize, for training and prediction alike: ``none`` (the whole
+            photo), ``center`` (the largest centred region of the input's aspect ratio) or ``face`` (a face
+            detected in the photo, with context; photos without a face are centre-cropped and listed in the
+            run's ``face_fallbacks.txt``).
+        face_margin: for ``crop=face``, context around the face box as a fraction of its size on each side.
+        face_detector: for ``crop=face``, the detector: ``retinaface``, ``mtcnn`` or ``haar``.
+        face_pick: for ``crop=face``, which of several faces: ``largest`` or ``central`` (nearest the centre).
     """
 
     epochs: int = Field(10, ge=1)
@@ -180,8 +190,20 @@ class TrainConfig(_Strict):
     device: str = "auto"
     cache: bool = True
     cache_dir: Path | None = None
-    crop: Literal["none", "center"] = "none"
+    crop: Literal["none", "center", "face"] = "none"
+    face_margin: float = Field(0.4, ge=0.0)
+    face_detector: str = "retinaface"
+    face_pick: Literal["largest", "central"] = "largest"
     loggers: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(default_factory=lambda: ["tensorboard"])
+
+    @field_validator("face_detector")
+    @classmethod
+    def _known_detector(cls, value: str) -> str:
+        from maskcls.faces.detect import DETECTORS
+
+        if value not in DETECTORS:
+            raise ValueError(f"unknown face detector {value!r} (choices: {', '.join(DETECTORS)})")
+        return value
 
 
 class Config(_Strict):

@@ -43,13 +43,13 @@ def photos(tmp_path: Path) -> list[Path]:
 def decodes(monkeypatch) -> list[Path]:
     """Every photo the cache decodes, in call order."""
     calls: list[Path] = []
-    original = cache_module.load_image
+    original = cache_module.load_image_info
 
     def spy(path, spec):
         calls.append(Path(path))
         return original(path, spec)
 
-    monkeypatch.setattr(cache_module, "load_image", spy)
+    monkeypatch.setattr(cache_module, "load_image_info", spy)
     return calls
 
 
@@ -156,7 +156,7 @@ def test_a_failed_build_leaves_no_files(photos, tmp_path, monkeypatch):
     def explode(path, spec):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(cache_module, "load_image", explode)
+    monkeypatch.setattr(cache_module, "load_image_info", explode)
     with pytest.raises(RuntimeError):
         ImageCache.open(photos, SPEC, tmp_path / "cache")
     assert list((tmp_path / "cache").iterdir()) == []
@@ -197,7 +197,9 @@ def test_big_jpegs_decode_at_reduced_scale_close_to_full_decode(tmp_path, monkey
 
 def test_spec_validation_and_key():
     assert CacheSpec((224, 224)).key() != CacheSpec((224, 224), crop="center").key()
-    for bad in ({"size": (0, 4)}, {"size": (4, 4), "interpolation": "cubic"}, {"size": (4, 4), "crop": "face"}):
+    for bad in ({"size": (0, 4)}, {"size": (4, 4), "interpolation": "cubic"}, {"size": (4, 4), "crop": "eyes"},
+                {"size": (4, 4), "face_margin": -0.1}, {"size": (4, 4), "face_detector": "yolo"},
+                {"size": (4, 4), "face_pick": "first"}):
         with pytest.raises(ValueError):
             CacheSpec(**bad)
 
@@ -207,3 +209,98 @@ def test_default_cache_dir(monkeypatch, tmp_path):
     assert default_cache_dir() == tmp_path
     monkeypatch.delenv("MASKCLS_CACHE")
     assert default_cache_dir() == Path.home() / ".cache" / "maskcls"
+
+
+# ---- crop=face ------------------------------------------------------------------------------------------
+FACE = CacheSpec(size=(64, 48), crop="face")
+
+
+@pytest.fixture(scope="module")
+def astronaut_jpeg(tmp_path_factory) -> Path:
+    """A real 512 × 512 photo with one face (scikit-image's astronaut) as a JPEG."""
+    from skimage import data
+
+    path = tmp_path_factory.mktemp("face") / "astronaut.jpg"
+    Image.fromarray(data.astronaut()).save(path, quality=95)
+    return path
+
+
+def face_box(path: Path, spec: CacheSpec):
+    """The crop box ``spec`` should take around the face of a photo, computed step by step."""
+    from maskcls.faces import create_detector, face_crop_box, pick_face
+
+    image = load_rgb(path)
+    face = pick_face(create_detector(spec.face_detector).detect(np.asarray(image)), image.size, spec.face_pick)
+    return face_crop_box(face, image.size, spec.face_margin, spec.size[1] / spec.size[0])
+
+
+def test_keys_of_other_crops_are_unchanged():
+    # The exact strings of caches built before crop=face existed: they must stay valid.
+    assert CacheSpec((224, 224)).key() == "v1:size=224x224:interpolation=bicubic:crop=none"
+    assert CacheSpec((16, 12), crop="center").key() == "v1:size=16x12:interpolation=bicubic:crop=center"
+    assert CacheSpec((224, 224), face_margin=0.1, face_pick="central").key() == CacheSpec((224, 224)).key()
+    face_keys = {CacheSpec((224, 224), crop="face").key(), CacheSpec((224, 224), crop="face", face_margin=0.2).key(),
+                 CacheSpec((224, 224), crop="face", face_detector="haar").key(),
+                 CacheSpec((224, 224), crop="face", face_pick="central").key()}
+    assert len(face_keys) == 4
+    assert CacheSpec((224, 224), crop="face").key().startswith("v1:size=224x224:interpolation=bicubic:crop=face:")
+
+
+def test_face_crop_centres_the_face_and_records_fallbacks(astronaut_jpeg, photos, tmp_path, decodes):
+    paths = [astronaut_jpeg, photos[0], photos[5]]  # a face, a gradient without one, a corrupt file
+    cache = ImageCache.open(paths, FACE, tmp_path / "cache")
+    assert cache.fallbacks == [1] and list(cache.errors) == [2]
+    box = face_box(astronaut_jpeg, FACE)
+    assert np.abs(cache[0].astype(int) - reference(astronaut_jpeg, FACE, box)).max() <= 1
+    assert 170 < (box[0] + box[2]) / 2 < 280 and box[3] - box[1] < 300  # around the face, not the whole photo
+    centre = reference(photos[0], FACE, box=(8.75, 0, 31.25, 30))  # 40×30 → centred 22.5×30 (3:4)
+    assert np.abs(cache[1].astype(int) - centre).max() <= 1
+    meta = json.loads((tmp_path / "cache" / f"{cache.key}.json").read_text())
+    assert meta["fallbacks"] == [1] and meta["spec"]["face_detector"] == "retinaface"
+    decodes.clear()
+    again = ImageCache.open(paths, FACE, tmp_path / "cache")
+    assert again.reused and not decodes and again.fallbacks == [1] and again.errors == cache.errors
+    assert pickle.loads(pickle.dumps(again)).fallbacks == [1]
+    assert ImageCache.open(paths, FACE, None).fallbacks == [1]
+
+
+def test_load_image_info_and_other_crops_never_fall_back(astronaut_jpeg, photos, tmp_path):
+    entry, fell_back = cache_module.load_image_info(astronaut_jpeg, FACE)
+    assert not fell_back and np.array_equal(entry, cache_module.load_image(astronaut_jpeg, FACE))
+    assert cache_module.load_image_info(photos[0], FACE)[1]
+    assert not cache_module.load_image_info(photos[0], SPEC)[1]
+    assert ImageCache.open(photos, SPEC, tmp_path / "cache").fallbacks == []
+
+
+def test_sidecars_from_before_face_crops_still_reuse(photos, tmp_path, decodes):
+    cache = ImageCache.open(photos, SPEC, tmp_path / "cache")
+    sidecar = tmp_path / "cache" / f"{cache.key}.json"
+    meta = json.loads(sidecar.read_text())
+    del meta["fallbacks"]
+    sidecar.write_text(json.dumps(meta))
+    decodes.clear()
+    again = ImageCache.open(photos, SPEC, tmp_path / "cache")
+    assert again.reused and not decodes and again.fallbacks == []
+
+
+def test_face_crop_decodes_a_big_jpeg_at_full_scale(astronaut_jpeg, tmp_path, monkeypatch):
+    big = tmp_path / "big.jpg"
+    Image.open(astronaut_jpeg).resize((1024, 1024)).save(big, quality=95)
+    requested = []
+    original = JpegImageFile.draft
+
+    def spy(self, mode, size):
+        requested.append(size)
+        return original(self, mode, size)
+
+    monkeypatch.setattr(JpegImageFile, "draft", spy)
+    spec = CacheSpec(size=(32, 32), crop="face")
+    entry, fell_back = cache_module.load_image_info(big, spec)
+    assert requested == [] and not fell_back  # a 1/8 draft would leave the face about 24 pixels wide
+    assert np.abs(entry.astype(int) - reference(big, spec, face_box(big, spec))).max() <= 1
+
+
+def test_face_crop_on_real_faces(shared_data, tmp_path):
+    paths = sorted((shared_data / "utkface" / "images").glob("*.jpg"))[:12]
+    cache = ImageCache.open(paths, CacheSpec(size=(64, 64), crop="face"), tmp_path / "cache")
+    assert cache.fallbacks == [] and cache.errors == {}

@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from maskcls.cli import data, demo, eda, predict, score, train
+from maskcls.cli import analyze, data, demo, eda, evaluate, export, faces, oof, predict, score, train
 from maskcls.errors import MaskclsError
 
 app = typer.Typer(
@@ -24,7 +24,12 @@ app.command("eda")(eda.eda)
 app.command("score")(score.score)
 app.command("train")(train.train)
 app.command("predict")(predict.predict)
+app.command("oof")(oof.oof)
+app.command("analyze")(analyze.analyze)
+app.command("export")(export.export)
+app.command("evaluate")(evaluate.evaluate)
 app.command("demo")(demo.demo)
+app.command("faces")(faces.faces)
 
 
 @app.callback()

@@ -146,3 +146,70 @@ def synthetic(
         raise MaskclsError(f"{dst}: already exists and is not empty")
     info = make_synthetic(dst, people=people, eval_people=eval_people, seed=seed, quirks=quirks)
     console.print(f"synthetic data: {info.train_people} people, {info.eval_images} eval images in {dst}")
+
+
+def _report_synth(result, label: str = "") -> None:
+    from maskcls.cli.render import console, print_problems
+
+    print_problems(result.problems, None)  # every failure, by path
+    failed = result.failed
+    share = result.complete / result.people if result.people else 0.0
+    console.print(f"{label}{result.written:,} masked photos written; {result.complete:,} of {result.people:,} people "
+                  f"({share:.1%}) have all 6 masked photos; {len(failed)} could not be completed"
+                  + (f"; manifest {result.manifest}" if result.manifest else ""))
+
+
+@app.command("synth-masks")
+def synth_masks(
+    root: Path = typer.Argument(..., help="Competition root (train/images/<person>/normal.* is required)."),
+    detector: str = typer.Option("retinaface", "--detector", help="Face detector giving the landmarks."),
+    seed: int = typer.Option(0, "--seed", help="Same seed, same masks."),
+    workers: int = typer.Option(2, "--workers", help="Threads."),
+    nose_share: float = typer.Option(0.65, "--nose-share", help="Share of incorrect masks with the nose out (rest: chin)."),
+    preview: Optional[Path] = typer.Option(None, "--preview", help="Also write a gallery PNG of 50 results to this folder."),
+) -> None:
+    """Draw mask1..mask5 and incorrect_mask for every person with a normal photo (never overwrites a photo)."""
+    from maskcls.cli.render import console
+    from maskcls.data.synth_masks import synth_masks as run
+    from maskcls.data.synth_masks import write_preview
+    from maskcls.errors import MaskclsError
+
+    if not 0.0 <= nose_share <= 1.0:
+        raise MaskclsError(f"--nose-share {nose_share}: expected a share between 0 and 1")
+    _report_synth(run(root, detector=detector, seed=seed, workers=workers, nose_share=nose_share))
+    if preview is not None:
+        console.print(f"preview written to {write_preview(root, preview, seed=seed)}")
+
+
+@app.command("build-public")
+def build_public(
+    src: Path = typer.Argument(..., help="UTKFace folder (labels.csv or UTKFace file names), e.g. ../shared/data/utkface."),
+    dst: Path = typer.Argument(..., help="New competition root (train/, and eval/ with --eval-people)."),
+    people: int = typer.Option(2700, "--people", help="Training people."),
+    distribution: str = typer.Option("competition", "--distribution", help="competition (its gender x age shares) or source."),
+    eval_people: int = typer.Option(0, "--eval-people", help="Also build eval/ from this many other people."),
+    prefer_race: str = typer.Option("Asian", "--prefer-race", help="Fill each stratum with this race first ('' for none)."),
+    seed: int = typer.Option(0, "--seed"),
+    copy: bool = typer.Option(False, "--copy", help="Copy original photos instead of hard-linking them."),
+    detector: str = typer.Option("retinaface", "--detector"),
+    workers: int = typer.Option(2, "--workers"),
+    preview: Optional[Path] = typer.Option(None, "--preview", help="Also write a gallery PNG of 50 results to this folder."),
+) -> None:
+    """Turn UTKFace into a complete competition-layout set: sample people, import, synthesize the 6 masked photos."""
+    from maskcls.cli.render import console, counts_table
+    from maskcls.data.public import build_public as run
+    from maskcls.data.synth_masks import write_preview
+    from maskcls.labels import DEFAULT_AGE_BANDS, GENDER_NAMES
+
+    result = run(src, dst, people=people, distribution=distribution, eval_people=eval_people,
+                 prefer_race=prefer_race or None, seed=seed, link=not copy, detector=detector, workers=workers)
+    names = DEFAULT_AGE_BANDS.names()
+    console.print(counts_table("training people per gender / age band",
+                               {f"{GENDER_NAMES[g]} {names[b]}": n for (g, b), n in sorted(result.strata.items())}))
+    _report_synth(result.synth, "train: ")
+    if result.eval_synth is not None:
+        _report_synth(result.eval_synth, "eval: ")
+        console.print(f"eval: {result.eval_people:,} people, {result.eval_images:,} photos in {dst / 'eval'} "
+                      f"(answers in {dst / 'eval_gt.csv'})")
+    if preview is not None:
+        console.print(f"preview written to {write_preview(dst, preview, seed=seed)}")

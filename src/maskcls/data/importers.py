@@ -35,7 +35,9 @@ class ImportResult:
 
 
 @dataclass(frozen=True)
-class _Face:
+class UtkFace:
+    """One UTKFace photo and the labels its name (or ``labels.csv``) gives."""
+
     path: Path
     age: int
     gender: int
@@ -52,15 +54,16 @@ def _race_name(value: str) -> str:
     raise ValueError(f"unknown race {value!r}")
 
 
-def _face(path: Path, age: str, gender: str, race: str) -> _Face:
+def _face(path: Path, age: str, gender: str, race: str) -> UtkFace:
     age_value = int(age)
     if not 0 < age_value < 130:
         raise ValueError(f"age {age_value} out of range")
-    return _Face(path, age_value, int(parse_gender(gender)), _race_name(race))
+    return UtkFace(path, age_value, int(parse_gender(gender)), _race_name(race))
 
 
-def _utkface_faces(src: Path, problems: list[Problem]) -> list[_Face]:
-    faces: list[_Face] = []
+def read_utkface(src: Path, problems: list[Problem]) -> list[UtkFace]:
+    """Every valid face under ``src`` (see :func:`import_utkface`); each refusal goes to ``problems``."""
+    faces: list[UtkFace] = []
     labels = src / "labels.csv"
     if labels.is_file():
         for line, row in enumerate(read_csv_rows(labels, ("file", "age", "gender", "race")), start=2):
@@ -110,7 +113,8 @@ def _suffix(path: Path) -> str:
     return path.suffix.lower() or ".jpg"
 
 
-def import_utkface(src: str | Path, dst: str | Path, link: bool = False, limit: int | None = None) -> ImportResult:
+def import_utkface(src: str | Path, dst: str | Path, link: bool = False, limit: int | None = None,
+                   faces: list[UtkFace] | None = None) -> ImportResult:
     """Import UTKFace-style faces as the competition train layout under ``dst/train``.
 
     Args:
@@ -119,6 +123,7 @@ def import_utkface(src: str | Path, dst: str | Path, link: bool = False, limit: 
         dst: the new competition root; ``dst/train`` must not exist yet.
         link: hard-link photos instead of copying them (falls back to a copy across file systems).
         limit: import only the first ``limit`` valid faces (sorted by file name), for quick experiments.
+        faces: import exactly these faces (from :func:`read_utkface` on ``src``) instead of every valid one.
 
     Raises:
         DataError: if ``src`` is missing or holds no valid face, or ``dst/train`` exists.
@@ -127,7 +132,9 @@ def import_utkface(src: str | Path, dst: str | Path, link: bool = False, limit: 
     if not src.is_dir():
         raise DataError(f"{src}: no such folder")
     result = ImportResult(dst / "train")
-    faces = sorted(_utkface_faces(src, result.problems), key=lambda f: f.path.name)[:limit]
+    if faces is None:
+        faces = read_utkface(src, result.problems)
+    faces = sorted(faces, key=lambda f: f.path.name)[:limit]
     if not faces:
         raise DataError(f"{src}: no valid UTKFace-style face found ({len(result.problems)} problems)")
     tmp = _prepare(dst, result.out)

@@ -153,11 +153,13 @@ class Run:
         records = self.data.records
         used = np.concatenate([self.data.train_idx, self.data.val_idx])
         cache_dir = self.cache_dir()
-        spec = CacheSpec(size=tuple(pre.size), interpolation=pre.interpolation, crop=cfg.train.crop)
+        spec = CacheSpec.from_config(cfg.train, pre)
         started = time.perf_counter()
         self.cache = ImageCache.open([r.path for r in records], spec, cache_dir, workers=max(1, cfg.train.workers or 2))
         how = "reused" if self.cache.reused else f"built in {time.perf_counter() - started:.1f}s"
         self.log(f"image cache {spec.size[1]}x{spec.size[0]} ({len(records)} photos) {how}")
+        if spec.crop == "face":
+            self._report_face_fallbacks(records)
         bad = set(self.cache.errors)
         for index in sorted(bad & set(used.tolist())):
             self.log(f"skipped unreadable photo: {self.cache.errors[index]}")
@@ -173,6 +175,13 @@ class Run:
         self.val_set = RecordDataset(records, self.cache, build_transforms(cfg.aug.preset, pre, False),
                                      self.val_targets, self.data.val_idx)
         self.objective = Objective(cfg.model, cfg.train, self._class_counts()).to(self.device)
+
+    def _report_face_fallbacks(self, records: list[Record]) -> None:
+        """Log how many photos had no face and list them in ``face_fallbacks.txt``."""
+        fallbacks = self.cache.fallbacks
+        readable = len(records) - len(self.cache.errors)
+        self.log(f"face crop: {len(fallbacks)} of {readable} photos had no face and were centre-cropped")
+        write_text(self.folder / "face_fallbacks.txt", "".join(f"{records[i].path}\n" for i in fallbacks))
 
     def cache_dir(self) -> Path | None:
         """Where image and feature caches live; ``None`` keeps them in memory (``train.cache=false``)."""

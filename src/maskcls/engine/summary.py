@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from maskcls.config import Config, dump_config
-from maskcls.labels import NUM_CLASSES, class_names
+from maskcls.labels import class_names
 from maskcls.metrics import confusion_matrix, score_labels
 from maskcls.report import Page, new_figure, save_figure
 
@@ -32,14 +32,16 @@ def plot_curves(rows: list[dict], path: Path) -> Path:
     return save_figure(figure, path)
 
 
-def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, names: list[str], path: Path) -> Path:
-    """Row-normalised 18×18 confusion matrix with counts."""
-    cm = confusion_matrix(y_true, y_pred, NUM_CLASSES)
+def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, names: list[str], path: Path,
+                   title: str = "validation confusion matrix (best epoch; colour = share of the true class)") -> Path:
+    """Row-normalised confusion matrix with counts, one row and column per name (18 for the classes)."""
+    n = len(names)
+    cm = confusion_matrix(y_true, y_pred, n)
     rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    figure = new_figure(11, 10)
+    figure = new_figure(11, 10) if n > 6 else new_figure(5, 4.5)
     axes = figure.subplots()
     axes.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    ticks = np.arange(NUM_CLASSES)
+    ticks = np.arange(n)
     axes.set_xticks(ticks, [f"{i} {n}" for i, n in enumerate(names)], rotation=90, fontsize=7)
     axes.set_yticks(ticks, [f"{i} {n}" for i, n in enumerate(names)], fontsize=7)
     axes.set_xlabel("predicted")
@@ -47,7 +49,7 @@ def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, names: list[str], pat
     for i, j in zip(*np.nonzero(cm)):
         axes.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=6,
                   color="white" if rates[i, j] > 0.5 else "black")
-    axes.set_title("validation confusion matrix (best epoch; colour = share of the true class)")
+    axes.set_title(title, fontsize=10 if n > 6 else 8)
     return save_figure(figure, path)
 
 

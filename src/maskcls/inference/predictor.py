@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
@@ -12,9 +12,12 @@ from maskcls.config import Config, load_config
 from maskcls.engine.checkpoint import load_checkpoint
 from maskcls.errors import MaskclsError
 
+if TYPE_CHECKING:
+    from maskcls.inference.tta import Tta
+
 
 class Predictor:
-    """Predicts 18-class probabilities for photos.
+    """Predicts 18-class probabilities for photos: the torch engine of :mod:`maskcls.inference.engine`.
 
     Photos go through the same cache code (crop, resize, interpolation) and validation transform as training,
     so train and inference never resize differently.
@@ -45,23 +48,30 @@ class Predictor:
         return cls(model.to(target), cfg, target, folder.name)
 
     @torch.no_grad()
-    def predict_paths(self, paths: Sequence[Path], batch_size: int = 64, workers: int = 2) -> tuple[np.ndarray, dict[int, str]]:
+    def probs(self, images: np.ndarray) -> np.ndarray:
+        """float32 ``[B, 18]`` class probabilities of uint8 cache entries ``[B, H, W, 3]`` (the engine contract of
+        :mod:`maskcls.inference.engine`): the validation transform, the model, then ``class18_probs``."""
+        from maskcls.models.heads import class18_probs
+
+        if not len(images):
+            return np.zeros((0, 18), dtype=np.float32)
+        return class18_probs(self.model(self.inputs(images)), tuple(self.cfg.data.age_thresholds)).float().cpu().numpy()
+
+    def inputs(self, images: np.ndarray) -> torch.Tensor:
+        """The model's input tensor ``[B, 3, h, w]`` (on its device) of uint8 entries ``[B, H, W, 3]``."""
+        batch = torch.from_numpy(np.ascontiguousarray(np.asarray(images).transpose(0, 3, 1, 2)))
+        # The transform works on a whole batch exactly as on each image, and many times faster.
+        return self.transform(batch).as_subclass(torch.Tensor).to(self.device)
+
+    def predict_paths(self, paths: Sequence[Path], batch_size: int = 64, workers: int = 2,
+                      tta: "Tta | None" = None) -> tuple[np.ndarray, dict[int, str]]:
         """Probabilities ``[N, 18]`` for photos, and the unreadable ones (index → message with the path).
 
-        Unreadable photos get a row of NaN so the caller decides what to do with them.
+        Photos go through the run's image cache settings (:func:`maskcls.inference.engine.cache_spec`) and
+        :meth:`probs`, with the views of ``tta`` averaged. Unreadable photos get a row of NaN so the caller decides
+        what to do with them.
         """
-        from maskcls.models.heads import class18_probs
-        from maskcls.vision.cache import CacheSpec, ImageCache
+        from maskcls.inference.batch import predict_members
 
-        spec = CacheSpec(size=tuple(self.preprocess.size), interpolation=self.preprocess.interpolation,
-                         crop=self.cfg.train.crop)
-        cache = ImageCache.open(list(paths), spec, None, workers=workers)
-        chunks = []
-        for start in range(0, len(cache), batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(cache.array[start:start + batch_size].transpose(0, 3, 1, 2)))
-            images = torch.stack([self.transform(image) for image in batch]).to(self.device)
-            chunks.append(class18_probs(self.model(images), tuple(self.cfg.data.age_thresholds)).float().cpu().numpy())
-        probs = np.concatenate(chunks) if chunks else np.zeros((0, 18), dtype=np.float32)
-        for index in cache.errors:
-            probs[index] = np.nan
-        return probs, dict(cache.errors)
+        probs, errors = predict_members([self], paths, tta, batch_size, workers)
+        return probs[0], errors

@@ -2,9 +2,9 @@
 
 Every photo is decoded once, cropped and resized to one fixed size and stored in a uint8 array
 ``[N, H, W, 3]``. On disk the array is a raw file ``<cache_dir>/<key>.u8`` that is memory-mapped, with a
-``<key>.json`` sidecar (settings, count, shape, unreadable photos, creation time). The key is a sha256 of
-the settings and of every source file's resolved path, size and modification time, so changing a setting
-or touching a photo gives a new key and a fresh build.
+``<key>.json`` sidecar (settings, count, shape, unreadable photos, photos without a face for ``crop=face``,
+creation time). The key is a sha256 of the settings and of every source file's resolved path, size and
+modification time, so changing a setting or touching a photo gives a new key and a fresh build.
 
 The array is built into a temp file and renamed into place, and the sidecar is written last (atomically):
 a build that was interrupted leaves no sidecar and is never reused.
@@ -25,18 +25,23 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from maskcls.data.images import ImageReadError, load_rgb, to_rgb
+from maskcls.faces.detect import DETECTORS, PICK_POLICIES, create_detector, face_crop_box, pick_face
 from maskcls.fileio import atomic_write
 from maskcls.progress import track
+
+if TYPE_CHECKING:
+    from maskcls.config import TrainConfig
+    from maskcls.models.backbones import Preprocess
 
 #: Bumped whenever the preprocessing changes, so old caches are not reused.
 FORMAT_VERSION = 1
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
-CROPS = ("none", "center")
+CROPS = ("none", "center", "face")
 _EXIF_ORIENTATION = 0x0112
 _ROTATED_ORIENTATIONS = (5, 6, 7, 8)
 
@@ -55,12 +60,20 @@ class CacheSpec:
         interpolation: PIL resampling filter: ``nearest``, ``bilinear``, ``bicubic``, ``lanczos``, ``box`` or
             ``hamming``.
         crop: ``none`` resizes the whole photo (the aspect ratio may change); ``center`` first crops the
-            largest centred region with the target aspect ratio.
+            largest centred region with the target aspect ratio; ``face`` detects the faces of the photo and
+            crops around one of them (see :func:`~maskcls.faces.detect.face_crop_box`), or centre-crops a photo
+            without a face.
+        face_margin: context around the face for ``crop=face``, as a fraction of its size on each side.
+        face_detector: the detector for ``crop=face`` (``retinaface``, ``mtcnn`` or ``haar``).
+        face_pick: which face of several for ``crop=face``: ``largest`` or ``central``.
     """
 
     size: tuple[int, int]
     interpolation: str = "bicubic"
     crop: str = "none"
+    face_margin: float = 0.4
+    face_detector: str = "retinaface"
+    face_pick: str = "largest"
 
     def __post_init__(self) -> None:
         height, width = self.size
@@ -70,11 +83,31 @@ class CacheSpec:
             raise ValueError(f"unknown interpolation {self.interpolation!r} (expected one of {INTERPOLATIONS})")
         if self.crop not in CROPS:
             raise ValueError(f"unknown crop {self.crop!r} (expected one of {CROPS})")
+        if self.face_margin < 0:
+            raise ValueError(f"face margin must be >= 0, got {self.face_margin}")
+        if self.face_detector not in DETECTORS:
+            raise ValueError(f"unknown face detector {self.face_detector!r} (expected one of {tuple(DETECTORS)})")
+        if self.face_pick not in PICK_POLICIES:
+            raise ValueError(f"unknown face pick {self.face_pick!r} (expected one of {PICK_POLICIES})")
+
+    @classmethod
+    def from_config(cls, train_cfg: "TrainConfig", preprocess: "Preprocess") -> "CacheSpec":
+        """The spec of a run: size and interpolation from the backbone's preprocessing, crop settings from
+        the ``train`` section (shared by training and prediction, so both crop alike)."""
+        return cls(size=tuple(preprocess.size), interpolation=preprocess.interpolation, crop=train_cfg.crop,
+                   face_margin=train_cfg.face_margin, face_detector=train_cfg.face_detector,
+                   face_pick=train_cfg.face_pick)
 
     def key(self) -> str:
-        """A stable string of every setting (and the format version)."""
+        """A stable string of every setting (and the format version).
+
+        The face settings are part of it only for ``crop=face``, so the keys of other crops never change.
+        """
         height, width = self.size
-        return f"v{FORMAT_VERSION}:size={height}x{width}:interpolation={self.interpolation}:crop={self.crop}"
+        key = f"v{FORMAT_VERSION}:size={height}x{width}:interpolation={self.interpolation}:crop={self.crop}"
+        if self.crop == "face":
+            key += f":face={self.face_detector},{self.face_pick},margin={float(self.face_margin)!r}"
+        return key
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -107,10 +140,33 @@ def load_image(path: str | Path, spec: CacheSpec) -> np.ndarray:
     Raises:
         ImageReadError: if the photo cannot be read.
     """
+    return load_image_info(path, spec)[0]
+
+
+def load_image_info(path: str | Path, spec: CacheSpec) -> tuple[np.ndarray, bool]:
+    """Like :func:`load_image`, and whether ``crop=face`` found no face and fell back to the centre crop.
+
+    Raises:
+        ImageReadError: if the photo cannot be read.
+    """
     image = _decode(Path(path), spec)
     height, width = spec.size
-    resized = image.resize((width, height), _resampling(spec.interpolation), box=_crop_box(image.size, spec))
-    return np.asarray(resized, dtype=np.uint8)
+    box, fell_back = _crop_box(image.size, spec), False
+    if spec.crop == "face":
+        face_box = _face_box(image, spec)
+        box, fell_back = face_box or box, face_box is None
+    resized = image.resize((width, height), _resampling(spec.interpolation), box=box)
+    return np.asarray(resized, dtype=np.uint8), fell_back
+
+
+def _face_box(image, spec: CacheSpec) -> tuple[float, float, float, float] | None:
+    """The crop around the picked face of a decoded photo, or ``None`` when it has no face."""
+    faces = create_detector(spec.face_detector).detect(np.asarray(image, dtype=np.uint8))
+    face = pick_face(faces, image.size, spec.face_pick)
+    if face is None:
+        return None
+    height, width = spec.size
+    return face_crop_box(face, image.size, spec.face_margin, width / height)
 
 
 def _decode(path: Path, spec: CacheSpec):
@@ -130,8 +186,12 @@ def _decode(path: Path, spec: CacheSpec):
 
 
 def _draft(image, spec: CacheSpec) -> None:
-    """Ask the JPEG decoder for a 1/2, 1/4 or 1/8 scale when that still covers the target (and its crop)."""
-    if image.format != "JPEG":
+    """Ask the JPEG decoder for a 1/2, 1/4 or 1/8 scale when that still covers the target (and its crop).
+
+    Not for ``crop=face``: the face may be a small part of the photo, and its region, not the photo, must keep
+    at least the target size.
+    """
+    if image.format != "JPEG" or spec.crop == "face":
         return
     height, width = spec.size
     if image.getexif().get(_EXIF_ORIENTATION, 1) in _ROTATED_ORIENTATIONS:
@@ -144,7 +204,7 @@ def _draft(image, spec: CacheSpec) -> None:
 
 
 def _crop_box(size: tuple[int, int], spec: CacheSpec) -> tuple[float, float, float, float]:
-    """The region of an image of ``size`` (width, height) to resize from."""
+    """The region of an image of ``size`` (width, height) to resize from (``face`` falls back to the centre)."""
     width, height = size
     if spec.crop == "none":
         return (0.0, 0.0, float(width), float(height))
@@ -174,6 +234,8 @@ class ImageCache:
         errors: index → message (naming the path) of each photo that could not be read.
         path: the ``.u8`` file, or ``None`` for an in-memory cache.
         reused: whether :meth:`open` found a complete cache and decoded nothing.
+        fallbacks: indices of readable photos in which ``crop=face`` found no face (centre-cropped instead),
+            ascending; always empty for other crops.
     """
 
     def __init__(
@@ -184,6 +246,7 @@ class ImageCache:
         errors: dict[int, str],
         path: Path | None = None,
         reused: bool = False,
+        fallbacks: list[int] | None = None,
     ) -> None:
         self._array = array
         self.spec = spec
@@ -191,6 +254,7 @@ class ImageCache:
         self.errors = errors
         self.path = path
         self.reused = reused
+        self.fallbacks = list(fallbacks or [])
 
     @classmethod
     def open(
@@ -210,15 +274,17 @@ class ImageCache:
         shape = (len(paths), *spec.shape)
         if cache_dir is None or not paths:  # (a zero-length file cannot be memory-mapped)
             array = np.zeros(shape, dtype=np.uint8)
-            return cls(array, spec, key, _fill(array, paths, spec, workers))
+            errors, fallbacks = _fill(array, paths, spec, workers)
+            return cls(array, spec, key, errors, fallbacks=fallbacks)
         cache_dir = Path(cache_dir)
         data_path, meta_path = cache_dir / f"{key}.u8", cache_dir / f"{key}.json"
-        errors = _read_sidecar(meta_path, data_path, key, shape)
-        reused = errors is not None
-        if errors is None:
-            errors = _build_file(data_path, paths, spec, shape, workers)
-            _write_sidecar(meta_path, key, spec, shape, errors)
-        return cls(_map(data_path, shape), spec, key, errors, data_path, reused)
+        found = _read_sidecar(meta_path, data_path, key, shape)
+        reused = found is not None
+        if found is None:
+            found = _build_file(data_path, paths, spec, shape, workers)
+            _write_sidecar(meta_path, key, spec, shape, *found)
+        errors, fallbacks = found
+        return cls(_map(data_path, shape), spec, key, errors, data_path, reused, fallbacks)
 
     @property
     def array(self) -> np.ndarray:
@@ -245,39 +311,40 @@ class ImageCache:
         self.__dict__.update(state)
 
 
-def _fill(array: np.ndarray, paths: list[Path], spec: CacheSpec, workers: int) -> dict[int, str]:
-    """Decode every photo into ``array`` with a thread pool; return the errors by index."""
+def _fill(array: np.ndarray, paths: list[Path], spec: CacheSpec, workers: int) -> tuple[dict[int, str], list[int]]:
+    """Decode every photo into ``array`` with a thread pool; return the errors by index and the face fallbacks."""
 
-    def work(index: int) -> str | None:
+    def work(index: int) -> str | bool:
         try:
-            array[index] = load_image(paths[index], spec)
+            array[index], fell_back = load_image_info(paths[index], spec)
         except ImageReadError as exc:
             array[index] = 0
             return str(exc)
-        return None
+        return fell_back
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = list(track(pool.map(work, range(len(paths))), "caching images", total=len(paths)))
-    return {index: message for index, message in enumerate(results) if message is not None}
+    errors = {index: result for index, result in enumerate(results) if isinstance(result, str)}
+    return errors, [index for index, result in enumerate(results) if result is True]
 
 
 def _build_file(
     data_path: Path, paths: list[Path], spec: CacheSpec, shape: tuple[int, ...], workers: int
-) -> dict[int, str]:
+) -> tuple[dict[int, str], list[int]]:
     """Build the array into a temp file beside ``data_path`` and rename it into place."""
     data_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=data_path.parent, prefix=f".{data_path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         array = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=shape)
-        errors = _fill(array, paths, spec, workers)
+        found = _fill(array, paths, spec, workers)
         array.flush()
         del array
         os.replace(tmp, data_path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return errors
+    return found
 
 
 def _map(data_path: Path, shape: tuple[int, ...]) -> np.memmap:
@@ -285,7 +352,7 @@ def _map(data_path: Path, shape: tuple[int, ...]) -> np.memmap:
 
 
 def _write_sidecar(
-    meta_path: Path, key: str, spec: CacheSpec, shape: tuple[int, ...], errors: dict[int, str]
+    meta_path: Path, key: str, spec: CacheSpec, shape: tuple[int, ...], errors: dict[int, str], fallbacks: list[int]
 ) -> None:
     meta = {
         "version": FORMAT_VERSION,
@@ -294,19 +361,23 @@ def _write_sidecar(
         "count": shape[0],
         "shape": list(shape),
         "errors": [{"index": index, "message": message} for index, message in sorted(errors.items())],
+        "fallbacks": sorted(fallbacks),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     with atomic_write(meta_path, "w", encoding="utf-8") as handle:
         json.dump(meta, handle, indent=1)
 
 
-def _read_sidecar(meta_path: Path, data_path: Path, key: str, shape: tuple[int, ...]) -> dict[int, str] | None:
-    """The errors of a complete cache with this key and shape, or ``None`` if there is none to reuse."""
+def _read_sidecar(
+    meta_path: Path, data_path: Path, key: str, shape: tuple[int, ...]
+) -> tuple[dict[int, str], list[int]] | None:
+    """The errors and face fallbacks of a complete cache with this key and shape, or ``None`` if there is none."""
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         complete = data_path.stat().st_size == math.prod(shape)
         if not complete or meta["key"] != key or meta["shape"] != list(shape):
             return None
-        return {int(item["index"]): str(item["message"]) for item in meta["errors"]}
+        errors = {int(item["index"]): str(item["message"]) for item in meta["errors"]}
+        return errors, [int(index) for index in meta.get("fallbacks", [])]  # sidecars before crop=face had none
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -15,6 +15,9 @@ scale and normalise. Train presets:
 * ``color_jitter`` — ``base`` + ColorJitter(0.3, 0.3, 0.3, 0.05).
 * ``random_erasing`` — ``base`` + RandomErasing(p=0.25) on the normalised tensor.
 * ``randaugment`` — ``base`` + RandAugment(num_ops=2, magnitude=9) on uint8.
+* ``wild`` — for photos taken anywhere (crowds, an entrance camera): a looser crop (scale 0.6–1), flip,
+  rotation ±15°, strong colour jitter, some grayscale, and the faults of small far-away faces: a random
+  downscale to 12–64 px and back (half the time), blur and JPEG artefacts.
 
 Batch mixing works on a collated batch and on *soft* targets, one ``[N, C]`` tensor per task, so a single
 18-class head and the mask/gender/age heads mix the same way.
@@ -55,6 +58,28 @@ class CentralCrop(nn.Module):
     def forward(self, image: Any) -> Any:
         h, w = TF.get_size(image)
         return TF.center_crop(image, [max(1, round(h * self.height)), max(1, round(w * self.width))])
+
+
+class LowResolution(nn.Module):
+    """With probability ``p``, shrink an image so its shorter side is ``low``–``high`` px, then enlarge it back.
+
+    Mimics a face a few dozen pixels wide in a crowd photo, upscaled to the model's input.
+    """
+
+    def __init__(self, low: int = 12, high: int = 64, p: float = 0.5) -> None:
+        super().__init__()
+        self.low, self.high, self.p = low, high, p
+
+    def forward(self, image: Tensor) -> Tensor:
+        if float(torch.rand(())) >= self.p:
+            return image
+        h, w = TF.get_size(image)
+        side = int(torch.randint(self.low, self.high + 1, ()))
+        if side >= min(h, w):
+            return image
+        scale = side / min(h, w)
+        small = TF.resize(image, [max(1, round(h * scale)), max(1, round(w * scale))], antialias=True)
+        return TF.resize(small, [h, w], interpolation=v2.InterpolationMode.BILINEAR, antialias=True)
 
 
 def _interpolation(preprocess: Any) -> v2.InterpolationMode:
@@ -110,6 +135,24 @@ def _preset_randaugment(preprocess: Any) -> list[Callable]:
     return [*_base(preprocess), v2.RandAugment(num_ops=2, magnitude=9), *_normalise(preprocess)]
 
 
+def _preset_wild(preprocess: Any) -> list[Callable]:
+    crop = v2.RandomResizedCrop(
+        list(preprocess.size), scale=(0.6, 1.0), ratio=(0.8, 1.25), interpolation=_interpolation(preprocess)
+    )
+    return [
+        v2.ToImage(),
+        crop,
+        v2.RandomHorizontalFlip(),
+        v2.RandomApply([v2.RandomRotation(15)], p=0.5),
+        v2.ColorJitter(0.4, 0.4, 0.4),  # no hue: its HSV round trip costs more than the rest together
+        v2.RandomGrayscale(0.05),
+        LowResolution(12, 64, p=0.5),
+        v2.RandomApply([v2.GaussianBlur(5, sigma=(0.1, 1.5))], p=0.2),
+        v2.RandomApply([v2.JPEG((30, 90))], p=0.3),
+        *_normalise(preprocess),
+    ]
+
+
 PRESETS: dict[str, Callable[[Any], list[Callable]]] = {
     "none": _preset_none,
     "base": _preset_base,
@@ -117,6 +160,7 @@ PRESETS: dict[str, Callable[[Any], list[Callable]]] = {
     "color_jitter": _preset_color_jitter,
     "random_erasing": _preset_random_erasing,
     "randaugment": _preset_randaugment,
+    "wild": _preset_wild,
 }
 
 

