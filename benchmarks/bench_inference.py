@@ -40,6 +40,7 @@ EAGER, EAGER_CL, ORT = "eager", "eager channels_last", "onnxruntime"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line's options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", type=Path, help="Run folder to benchmark (default: an untrained classifier).")
     parser.add_argument("--backbone", default="efficientnet_lite0", help="Backbone without --run (bundled weights).")
@@ -73,6 +74,8 @@ def build_module(args: argparse.Namespace) -> tuple[ExportModule, str]:
 
 
 def eager_engine(module: ExportModule) -> Engine:
+    """The module called eagerly on a numpy batch, as a user of PyTorch would."""
+
     def run(images: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             return module(torch.from_numpy(images)).numpy()
@@ -103,6 +106,7 @@ def cpu_seconds() -> tuple[float, float] | None:
 
 
 def cpu_name() -> str:
+    """The processor's model name, for the record."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -192,6 +196,7 @@ def print_table(report: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print the table and write the JSON; the exit status."""
     args = parse_args(argv)
     if args.json is not None and args.json.exists():
         print(f"bench_inference: error: {args.json}: already exists", file=sys.stderr)

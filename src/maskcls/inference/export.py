@@ -38,6 +38,9 @@ FORMAT = "maskcls-onnx/1"
 INPUT_NAME = "images"
 PROBS_NAME = "probs"
 DEFAULT_OPSET = 17
+#: Opsets written here: from 13 ONNX's Softmax works on one axis like PyTorch's; 20 is the newest the
+#: TorchScript-based exporter writes.
+OPSETS = range(13, 21)
 
 
 class ExportModule(nn.Module):
@@ -86,10 +89,12 @@ def onnx_bytes(module: ExportModule, opset: int = DEFAULT_OPSET) -> bytes:
     """Export ``module`` to a checked ONNX model (dynamic batch axis) and return its bytes.
 
     Raises:
-        MaskclsError: if torch cannot export the model or ``onnx.checker`` rejects the result.
+        MaskclsError: for an opset outside :data:`OPSETS`, if torch cannot export the model or if
+            ``onnx.checker`` rejects the result.
     """
     import onnx
 
+    check_opset(opset)
     height, width = module.preprocess.size
     sample = torch.randint(0, 256, (2, height, width, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     names = module.output_names()
@@ -107,6 +112,12 @@ def onnx_bytes(module: ExportModule, opset: int = DEFAULT_OPSET) -> bytes:
         reason = (str(exc).strip().splitlines() or [""])[0]
         raise MaskclsError(f"ONNX export (opset {opset}) failed: {type(exc).__name__}: {reason}") from None
     return data
+
+
+def check_opset(opset: int) -> None:
+    """Raise a :class:`MaskclsError` for an opset outside :data:`OPSETS`."""
+    if opset not in OPSETS:
+        raise MaskclsError(f"opset {opset}: unsupported (use {OPSETS.start} to {OPSETS.stop - 1})")
 
 
 def check_run_folder(folder: Path) -> None:
@@ -214,6 +225,7 @@ def export_onnx(
     run_folder = Path(run_folder)
     out = Path(out) if out is not None else default_export_path(run_folder)
     check_run_folder(run_folder)
+    check_opset(opset)
     if out.suffix != ".onnx":
         raise MaskclsError(f"{out}: the exported model's name must end in .onnx")
     for path in (out, metadata_path(out)):
