@@ -58,9 +58,10 @@ def test_evaluate_a_tiny_run_on_crops(tmp_path):
     (crops / "images" / "bad.jpg").write_bytes(b"not a jpeg")
     lines.append("images/bad.jpg,mask")
     (crops / "labels.csv").write_text("\n".join(lines) + "\n")
-    score, masks = evaluate_crops(run, crops)
+    score, predictions = evaluate_crops(run, crops)
+    masks = predictions.masks
     assert score.count == 6 and len(score.skipped) == 1 and "bad.jpg" in score.skipped[0]
     assert masks.shape == (7, 3) and np.isnan(masks[6]).all() and np.allclose(masks[:6].sum(axis=1), 1, atol=1e-5)
-    out = save_evaluation(run, crops, score, masks)
+    out = save_evaluation(run, score, predictions)
     assert {p.name for p in out.iterdir()} == {"score.json", "predictions.csv", "confusion.png"}
-    assert save_evaluation(run, crops, score, masks) != out
+    assert save_evaluation(run, score, predictions) != out

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from maskcls.config import ModelConfig, load_config
-from maskcls.data.synthetic import make_synthetic
 from maskcls.engine.checkpoint import load_checkpoint, save_checkpoint
 from maskcls.engine.run import train
 from maskcls.errors import MaskclsError
@@ -26,13 +25,6 @@ from maskcls.inference.onnx_engine import OnnxEngine, make_session
 from maskcls.inference.predictor import Predictor
 from maskcls.models.classifier import build_classifier
 from maskcls.vision.cache import CacheSpec, load_image
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("synthetic")
-    make_synthetic(root, people=12, eval_people=3, seed=1, size=(48, 64))
-    return root
 
 
 @pytest.fixture(scope="module")

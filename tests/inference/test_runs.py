@@ -10,20 +10,12 @@ import pytest
 
 from maskcls.cli import main
 from maskcls.config import load_config
-from maskcls.data.synthetic import make_synthetic
 from maskcls.engine.kfold import train_kfold
 from maskcls.engine.run import train
 from maskcls.errors import MaskclsError
 from maskcls.inference.batch import predict_members
 from maskcls.inference.engine import Engine, load_engine, load_members
 from maskcls.inference.ensemble import Ensemble
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("synthetic")
-    make_synthetic(root, people=12, eval_people=3, seed=1, size=(48, 64))
-    return root
 
 
 @pytest.fixture(scope="module")

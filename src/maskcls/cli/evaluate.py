@@ -19,7 +19,7 @@ def evaluate(
     from maskcls.cli.render import console
     from maskcls.inference.evaluate import evaluate_crops, save_evaluation
 
-    score, masks = evaluate_crops(run, folder, batch_size=batch_size)
+    score, predictions = evaluate_crops(run, folder, batch_size=batch_size)
     table = Table(title=f"mask status on {folder} ({score.count:,} crops)", title_justify="left")
     for column in ("state", "precision", "recall", "F1", "support"):
         table.add_column(column, justify="left" if column == "state" else "right")
@@ -30,4 +30,4 @@ def evaluate(
         console.print(f"[yellow]skipped unreadable crop:[/] {message}")
     console.print(f"mask macro F1 {score.macro_f1:.4f}, accuracy {score.accuracy:.4f}")
     if save:
-        console.print(f"written to {save_evaluation(run, folder, score, masks)}")
+        console.print(f"written to {save_evaluation(run, score, predictions)}")

@@ -137,42 +137,39 @@ def synth_masks(
     folders = sorted(p for p in images.iterdir() if p.is_dir() and not is_hidden(p.name))
     created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
-    def work(folder: Path) -> tuple[list[list[str]], list[Problem], int]:
+    def work(folder: Path) -> tuple[list[list[str]], list[Problem], bool | None]:
+        """New manifest rows, problems, and whether the folder now has all six (None: no normal photo)."""
         present = _stems_present(folder)
         normal = present.get("normal")
         if normal is None:
-            return [], [Problem("warning", "no-normal", folder, "no normal photo to draw masks on; skipped")], 0
+            return [], [Problem("warning", "no-normal", folder, "no normal photo to draw masks on; skipped")], None
         rng = np.random.default_rng(_person_seed(seed, folder.name))
         plans = [plan for plan in plan_person(rng, nose_share) if plan.stem not in present]
         if not plans:
-            return [], [], 0
+            return [], [], True
         try:
             image = load_rgb(normal)
         except ImageReadError as exc:
-            return [], [Problem("error", "corrupt-image", normal, f"{exc}; no masks drawn")], len(plans)
+            return [], [Problem("error", "corrupt-image", normal, f"{exc}; no masks drawn")], False
         pixels = np.asarray(image, dtype=np.uint8)
         face = pick_face(face_detector.detect(pixels), (image.width, image.height), "largest")
         if face is None or face.landmarks is None:
-            return [], [Problem("error", "no-face", normal, "no face with landmarks found; no masks drawn")], len(plans)
-        return _draw(folder, pixels, face, plans, rng, seed, detector, created), [], 0
+            return [], [Problem("error", "no-face", normal, "no face with landmarks found; no masks drawn")], False
+        return _draw(folder, pixels, face, plans, rng, seed, detector, created), [], True
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         rows: list[list[str]] = []
         try:
-            for new_rows, problems, _ in track(pool.map(work, folders), "drawing masks", total=len(folders)):
+            for new_rows, problems, complete in track(pool.map(work, folders), "drawing masks", total=len(folders)):
                 rows.extend(new_rows)
                 result.problems.extend(problems)
+                if complete is not None:
+                    result.people += 1
+                    result.complete += int(complete)
+                    result.already_complete += int(complete and not new_rows)
         finally:  # an interrupted run still records what it wrote
             result.manifest = _append_manifest(train / MANIFEST, rows)
     result.written = len(rows)
-    for folder in folders:
-        present = _stems_present(folder)
-        if "normal" not in present:
-            continue
-        result.people += 1
-        if all(stem in present for stem in (*WORN_STEMS, INCORRECT_STEM)):
-            result.complete += 1
-    result.already_complete = result.complete - len({row[1] for row in rows})
     return result
 
 

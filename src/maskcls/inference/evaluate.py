@@ -40,6 +40,16 @@ class MaskScore:
     skipped: list[str]
 
 
+@dataclass
+class CropPredictions:
+    """Each crop's path, true state and ``[3]`` mask probabilities (NaN for an unreadable crop)."""
+
+    folder: Path
+    paths: list[Path]
+    truth: np.ndarray
+    masks: np.ndarray
+
+
 def mask_marginal(probs: np.ndarray) -> np.ndarray:
     """``[N, 3]`` mask-status probabilities from ``[N, 18]`` class probabilities (class = mask*6 + ...)."""
     return probs.reshape(len(probs), 3, 6).sum(axis=2)
@@ -75,11 +85,11 @@ def score_masks(truth: np.ndarray, predicted: np.ndarray) -> tuple[float, float,
     return float(stats["f1"].mean()), accuracy, per_state, cm.tolist()
 
 
-def evaluate_crops(run: str | Path, folder: str | Path, batch_size: int = 64) -> tuple[MaskScore, np.ndarray]:
+def evaluate_crops(run: str | Path, folder: str | Path, batch_size: int = 64) -> tuple[MaskScore, CropPredictions]:
     """Predict every crop of ``folder`` with ``run`` and score mask status.
 
     Returns:
-        the score and the ``[N, 3]`` mask probabilities (NaN rows for unreadable crops, which are not scored).
+        the score and the predictions (unreadable crops have NaN probabilities and are not scored).
     """
     from maskcls.inference.predictor import Predictor
 
@@ -93,22 +103,22 @@ def evaluate_crops(run: str | Path, folder: str | Path, batch_size: int = 64) ->
         raise MaskclsError(f"{folder}: no crop could be read")
     f1, accuracy, per_state, cm = score_masks(truth[keep], masks[keep].argmax(axis=1))
     score = MaskScore(f1, accuracy, per_state, cm, int(keep.sum()), [errors[i] for i in sorted(errors)])
-    return score, masks
+    return score, CropPredictions(folder, paths, truth, masks)
 
 
-def save_evaluation(run: str | Path, folder: str | Path, score: MaskScore, masks: np.ndarray) -> Path:
+def save_evaluation(run: str | Path, score: MaskScore, predictions: CropPredictions) -> Path:
     """Write ``score.json``, ``predictions.csv`` and ``confusion.png`` under ``RUN/evaluations/<folder name>``."""
     from maskcls.engine.summary import plot_confusion
 
-    out = unique_dir(Path(run) / "evaluations" / Path(folder).resolve().name)
+    folder, truth, masks = predictions.folder, predictions.truth, predictions.masks
+    out = unique_dir(Path(run) / "evaluations" / folder.resolve().name)
     write_text(out / "score.json", json.dumps({"folder": str(folder), **asdict(score)}, indent=1))
-    paths, truth = read_crop_labels(Path(folder))
     lines = ["file,mask,pred," + ",".join(f"p_{n}" for n in MASK_NAMES)]
-    for path, state, row in zip(paths, truth, masks):
+    for path, state, row in zip(predictions.paths, truth, masks):
         pred = "" if np.isnan(row).any() else str(int(row.argmax()))
         lines.append(f"{path.relative_to(folder)},{state},{pred}," + ",".join(f"{v:.5f}" for v in row))
     write_text(out / "predictions.csv", "\n".join(lines) + "\n")
     keep = ~np.isnan(masks).any(axis=1)
     plot_confusion(truth[keep], masks[keep].argmax(axis=1), list(MASK_NAMES), out / "confusion.png",
-                   title=f"mask status on {Path(folder).name} (colour = share of the true state)")
+                   title=f"mask status on {folder.name} (colour = share of the true state)")
     return out
