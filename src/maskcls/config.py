@@ -145,6 +145,7 @@ class TrainConfig(_Strict):
         unfreeze_epochs: after a feature-cached head, fine-tune the last ``unfreeze_stages`` stages this long.
         finetune_bn: during that fine-tune, ``frozen`` keeps BatchNorm statistics as they were when the head's
             features were computed (the head then sees the inputs it was trained on); ``train`` updates them.
+        monitor: what chooses ``best.pt`` (and early stopping): validation ``macro_f1`` or ``accuracy``.
         train_on_val_epochs: the last N epochs that train on images also train on the validation people (the
             score then stops being a held-out estimate and metrics.csv says so in ``val_in_train``).
         crop: how each photo is cut before the resize, for training and prediction alike: ``none`` (the whole
@@ -154,6 +155,14 @@ class TrainConfig(_Strict):
         face_margin: for ``crop=face``, context around the face box as a fraction of its size on each side.
         face_detector: for ``crop=face``, the detector: ``retinaface``, ``mtcnn`` or ``haar``.
         face_pick: for ``crop=face``, which of several faces: ``largest`` or ``central`` (nearest the centre).
+        background: ``keep`` the photo's background, ``remove`` it (a flat grey) or ``blur`` it, for training and
+            prediction alike; the person is segmented in the whole photo before any crop (needs the optional
+            mediapipe extra, see :mod:`maskcls.faces.segment`).
+        batch_size: the global batch: under ``--nproc N`` each process takes ``batch_size / N`` of it.
+        amp_dtype: with ``amp`` on CUDA, ``auto`` (bfloat16 where the GPU has it, else float16), ``bf16`` or
+            ``fp16`` (with a gradient scaler); the CPU always trains in float32.
+        sync_bn: under ``--nproc N`` on GPUs, BatchNorm statistics over the global batch (SyncBatchNorm); on the
+            CPU each process keeps its own (torch has no CPU SyncBatchNorm) and a note says so.
     """
 
     epochs: int = Field(10, ge=1)
@@ -169,10 +178,13 @@ class TrainConfig(_Strict):
     grad_accum: int = Field(1, ge=1)
     grad_clip: float | None = Field(None, gt=0.0)
     amp: bool = True
+    amp_dtype: Literal["auto", "bf16", "fp16"] = "auto"
+    sync_bn: bool = False
     channels_last: bool = True
     compile: bool = False
     ema: float | None = Field(None, gt=0.0, lt=1.0)
     early_stop: int | None = Field(None, ge=1)
+    monitor: Literal["macro_f1", "accuracy"] = "macro_f1"
     loss: str = "ce"
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     focal_gamma: float = Field(2.0, ge=0.0)
@@ -194,6 +206,7 @@ class TrainConfig(_Strict):
     face_margin: float = Field(0.4, ge=0.0)
     face_detector: str = "retinaface"
     face_pick: Literal["largest", "central"] = "largest"
+    background: Literal["keep", "remove", "blur"] = "keep"
     loggers: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(default_factory=lambda: ["tensorboard"])
 
     @field_validator("face_detector")

@@ -87,6 +87,7 @@ def test_metadata_describes_the_model(runs):
     assert meta["run"] == folder.name and meta["backbone"] == "test_efficientnet" and meta["opset"] == 18
     assert meta["input"]["shape"] == ["batch", 32, 32, 3] and meta["outputs"] == ["probs"]
     assert meta["preprocess"]["size"] == [32, 32] and meta["crop"] == "none" and meta["age_thresholds"] == [30, 60]
+    assert meta["background"] == "keep" == meta["config"]["train"]["background"]
     assert len(meta["class_names"]) == 18 and meta["class_names"][0] == "wear/male/<30"
     import hashlib
 

@@ -10,6 +10,8 @@ import sys
 import typer
 
 from maskcls.cli import analyze, data, demo, eda, evaluate, export, faces, oof, predict, score, train
+from maskcls.cli import relabel, serve
+from maskcls.cli import kfold, sweep
 from maskcls.errors import MaskclsError
 
 app = typer.Typer(
@@ -30,6 +32,10 @@ app.command("export")(export.export)
 app.command("evaluate")(evaluate.evaluate)
 app.command("demo")(demo.demo)
 app.command("faces")(faces.faces)
+app.command("serve")(serve.serve)
+app.command("relabel")(relabel.relabel)
+app.command("sweep")(sweep.sweep)
+app.command("kfold-collect")(kfold.kfold_collect)
 
 
 @app.callback()

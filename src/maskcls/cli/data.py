@@ -156,6 +156,8 @@ def _report_synth(result, label: str = "") -> None:
     share = result.complete / result.people if result.people else 0.0
     console.print(f"{label}{result.written:,} masked photos written; {result.complete:,} of {result.people:,} people "
                   f"({share:.1%}) have all 6 masked photos; {len(failed)} could not be completed"
+                  + (f"; {result.mesh_fallbacks:,} drawn from 5 landmarks (no face mesh)" if result.mesh_fallbacks
+                     else "")
                   + (f"; manifest {result.manifest}" if result.manifest else ""))
 
 
@@ -167,6 +169,7 @@ def synth_masks(
     workers: int = typer.Option(2, "--workers", help="Threads."),
     nose_share: float = typer.Option(0.65, "--nose-share", help="Share of incorrect masks with the nose out (rest: chin)."),
     preview: Optional[Path] = typer.Option(None, "--preview", help="Also write a gallery PNG of 50 results to this folder."),
+    landmarks: str = typer.Option("five", "--landmarks", help="five (detector landmarks) or mesh (468-point face mesh; needs mediapipe)."),
 ) -> None:
     """Draw mask1..mask5 and incorrect_mask for every person with a normal photo (never overwrites a photo)."""
     from maskcls.cli.render import console
@@ -176,7 +179,7 @@ def synth_masks(
 
     if not 0.0 <= nose_share <= 1.0:
         raise MaskclsError(f"--nose-share {nose_share}: expected a share between 0 and 1")
-    _report_synth(run(root, detector=detector, seed=seed, workers=workers, nose_share=nose_share))
+    _report_synth(run(root, detector=detector, seed=seed, workers=workers, nose_share=nose_share, landmarks=landmarks))
     if preview is not None:
         console.print(f"preview written to {write_preview(root, preview, seed=seed)}")
 
@@ -213,3 +216,25 @@ def build_public(
                       f"(answers in {dst / 'eval_gt.csv'})")
     if preview is not None:
         console.print(f"preview written to {write_preview(dst, preview, seed=seed)}")
+
+
+@app.command("gallery")
+def gallery(
+    source: Path = typer.Argument(..., help="Competition root (each person's normal photo) or a folder of photos."),
+    out: Path = typer.Option(..., "--out", "-o", help="PNG to write (never overwritten)."),
+    count: int = typer.Option(30, "--n", help="Photos, one a row."),
+    seed: int = typer.Option(0, "--seed", help="Which photos, and the masks drawn on them."),
+    detector: str = typer.Option("retinaface", "--detector", help="Face detector for the crop and the masks."),
+) -> None:
+    """A PNG to look at: original, background removed and blurred, face crop, masks from 5 landmarks and mesh."""
+    from maskcls.cli.render import console
+    from maskcls.data.gallery import write_gallery
+
+    result = write_gallery(source, out, count=count, seed=seed, detector=detector)
+    for what, paths in (("no face", result.no_face), ("no face mesh", result.no_mesh),
+                        ("no person segmented (background kept)", result.no_person)):
+        for path in paths:
+            console.print(f"{what}: {path}", soft_wrap=True)
+    console.print(f"gallery of {len(result.photos)} photos written to {result.path} ({len(result.no_face)} without a "
+                  f"face, {len(result.no_mesh)} without a mesh, {len(result.no_person)} without a person)",
+                  soft_wrap=True)

@@ -14,22 +14,61 @@ def train(
     runs: Path = typer.Option(Path("runs"), "--runs", help="Folder of run folders."),
     kfold: bool = typer.Option(False, "--kfold", help="Train every fold of a k-fold split (split.n_splits)."),
     resume_run: Optional[Path] = typer.Option(None, "--resume", help="Continue a killed run (or k-fold run) in its folder."),
+    nproc: int = typer.Option(1, "--nproc", min=1, help="Data-parallel processes on this machine (torchrun; one a GPU, or CPU cores shared)."),
+    folds: Optional[list[int]] = typer.Option(None, "--fold", help="K-fold: train only this fold (repeatable); the others may run in other processes."),
+    prepare_only: bool = typer.Option(False, "--prepare-only", help="With --kfold: make the k-fold folder (config, split) and train nothing."),
 ) -> None:
     """Train a model; every run gets a new folder runs/<name>[-N] that reproduces it alone."""
-    from maskcls.cli.render import console
-    from maskcls.config import load_config
-    from maskcls.engine.kfold import train_kfold
-    from maskcls.engine.run import resume, train as run_train
+    from maskcls.errors import MaskclsError
 
-    log = lambda message: console.print(message, highlight=False)  # noqa: E731
     if config is not None and "=" in config:  # only overrides were given
         overrides, config = [config, *(overrides or [])], None
-    if resume_run is not None:
-        if (resume_run / "kfold.json").is_file():  # finished folds are skipped, a killed one resumes
-            folder = train_kfold(load_config(resume_run / "config.yaml"), parent=resume_run, log=log)
+    if folds and not (kfold or resume_run is not None):
+        raise MaskclsError("--fold needs --kfold (or --resume of a k-fold folder)")
+    if prepare_only and (not kfold or resume_run is not None):
+        raise MaskclsError("--prepare-only makes a new k-fold folder: it needs --kfold and takes no --resume")
+    if nproc > 1 and not prepare_only:
+        from maskcls.engine import distributed
+
+        if not distributed.world().distributed:  # run this same command in nproc processes under torchrun
+            if resume_run is None:
+                from maskcls.config import load_config
+
+                load_config(config, overrides or [])  # a bad config fails here, once, not in every process
+            argv = ["train", *([config] if config else []), *(overrides or []), "--runs", str(runs)]
+            argv += ["--kfold"] * kfold + (["--resume", str(resume_run)] if resume_run is not None else [])
+            argv += [arg for fold in folds or [] for arg in ("--fold", str(fold))]
+            code = distributed.launch(argv, nproc)
+            if code:
+                raise typer.Exit(code)
+            return
+    _train(config, overrides or [], runs, kfold, resume_run, folds, prepare_only)
+
+
+def _train(config: Optional[str], overrides: list[str], runs: Path, kfold: bool, resume_run: Optional[Path],
+           folds: Optional[list[int]], prepare_only: bool) -> None:
+    from maskcls.cli.render import console
+    from maskcls.config import load_config
+    from maskcls.engine import distributed
+    from maskcls.engine.kfold import prepare_kfold, train_kfold
+    from maskcls.engine.run import resume, train as run_train
+    from maskcls.errors import MaskclsError
+
+    log = lambda message: console.print(message, highlight=False)  # noqa: E731
+    try:
+        if resume_run is not None:
+            if (resume_run / "kfold.json").is_file():  # finished folds are skipped, a killed one resumes
+                folder = train_kfold(load_config(resume_run / "config.yaml"), parent=resume_run, log=log, folds=folds)
+            elif folds:
+                raise MaskclsError(f"{resume_run}: --fold needs a k-fold run folder (no kfold.json)")
+            else:
+                folder = resume(resume_run, log)
+        elif prepare_only:
+            folder = prepare_kfold(load_config(config, overrides), runs)
         else:
-            folder = resume(resume_run, log)
-    else:
-        cfg = load_config(config, overrides or [])
-        folder = train_kfold(cfg, runs, log=log) if kfold else run_train(cfg, runs, log=log)
-    console.print(f"run folder: {folder}")
+            cfg = load_config(config, overrides)
+            folder = train_kfold(cfg, runs, log=log, folds=folds) if kfold else run_train(cfg, runs, log=log)
+    finally:
+        distributed.shutdown()
+    if distributed.is_main():
+        console.print(f"run folder: {folder}")

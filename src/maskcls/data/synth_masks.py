@@ -3,7 +3,9 @@
 Every person folder under ``<root>/train/images`` that holds a ``normal`` photo gets the photos it lacks:
 ``mask1``..``mask5`` as five masks of varied kinds worn correctly (nose bridge to chin), and
 ``incorrect_mask`` as a mask with the nose exposed or pulled down to the chin. The face and its 5 landmarks
-come from the detector on the ``normal`` photo; the mask follows them (scale, roll and yaw).
+come from the detector on the ``normal`` photo; the mask follows them (scale, roll and yaw). With
+``landmarks="mesh"`` the mask follows the face's 468-point mesh instead (nose bridge, jaw, the visible cheek of a
+turned face; the optional mediapipe extra), and falls back to the 5 landmarks for a face the mesh misses.
 
 Existing photos are never overwritten. Each generated file is listed in ``<root>/train/synth_manifest.csv``
 (path, kind, placement, seed, detector, face score) and carries a JPEG comment starting with
@@ -34,19 +36,26 @@ MANIFEST_COLUMNS = ("path", "person", "stem", "kind", "placement", "seed", "dete
 SIGNATURE = "maskcls synth-masks"
 WORN_STEMS = ("mask1", "mask2", "mask3", "mask4", "mask5")
 INCORRECT_STEM = "incorrect_mask"
+#: What places the masks: the detector's 5 landmarks, or the 468-point face mesh.
+LANDMARK_SOURCES = ("five", "mesh")
 #: Kinds every person's five worn masks include before the rest are drawn at random.
 BASE_KINDS = ("surgical", "cloth", "kf94")
 
 
 @dataclass
 class SynthResult:
-    """What a synthesis run wrote and every person it could not complete (each with its path)."""
+    """What a synthesis run wrote and every person it could not complete (each with its path).
+
+    ``mesh_fallbacks`` counts the people drawn from the 5 landmarks because the face mesh found no face
+    (``landmarks="mesh"`` only).
+    """
 
     root: Path
     people: int = 0
     complete: int = 0
     written: int = 0
     already_complete: int = 0
+    mesh_fallbacks: int = 0
     problems: list[Problem] = field(default_factory=list)
     manifest: Path | None = None
 
@@ -113,6 +122,7 @@ def synth_masks(
     seed: int = 0,
     workers: int = 2,
     nose_share: float = 0.65,
+    landmarks: str = "five",
 ) -> SynthResult:
     """Add the missing masked photos to every person folder with a ``normal`` photo.
 
@@ -122,12 +132,22 @@ def synth_masks(
         seed: the same seed gives the same masks for the same folder names.
         workers: threads (decoding, detection and drawing release the GIL for most of their time).
         nose_share: share of ``incorrect_mask`` photos with the nose exposed (the rest: mask on the chin).
+        landmarks: ``five`` places masks from the detector's landmarks, ``mesh`` from the face mesh (5 landmarks
+            where the mesh finds no face, counted in ``mesh_fallbacks``).
 
     Raises:
         DataError: if there is no ``train/images`` folder.
+        MaskclsError: for an unknown ``landmarks``, or ``mesh`` without mediapipe installed.
     """
+    from maskcls.errors import MaskclsError
     from maskcls.faces.detect import create_detector, pick_face
 
+    if landmarks not in LANDMARK_SOURCES:
+        raise MaskclsError(f"unknown landmark source {landmarks!r} (choices: {', '.join(LANDMARK_SOURCES)})")
+    if landmarks == "mesh":
+        from maskcls.faces.mediapipe_support import require_mediapipe
+
+        require_mediapipe("synth-masks --landmarks mesh")
     train = _train_folder(root)
     images = train / "images"
     if not images.is_dir():
@@ -137,32 +157,43 @@ def synth_masks(
     folders = sorted(p for p in images.iterdir() if p.is_dir() and not is_hidden(p.name))
     created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
-    def work(folder: Path) -> tuple[list[list[str]], list[Problem], bool | None]:
-        """New manifest rows, problems, and whether the folder now has all six (None: no normal photo)."""
+    def work(folder: Path) -> tuple[list[list[str]], list[Problem], bool | None, bool]:
+        """New manifest rows, problems, whether the folder now has all six (None: no normal photo), and whether
+        the face mesh missed the face."""
         present = _stems_present(folder)
         normal = present.get("normal")
         if normal is None:
-            return [], [Problem("warning", "no-normal", folder, "no normal photo to draw masks on; skipped")], None
+            problem = Problem("warning", "no-normal", folder, "no normal photo to draw masks on; skipped")
+            return [], [problem], None, False
         rng = np.random.default_rng(_person_seed(seed, folder.name))
         plans = [plan for plan in plan_person(rng, nose_share) if plan.stem not in present]
         if not plans:
-            return [], [], True
+            return [], [], True, False
         try:
             image = load_rgb(normal)
         except ImageReadError as exc:
-            return [], [Problem("error", "corrupt-image", normal, f"{exc}; no masks drawn")], False
+            return [], [Problem("error", "corrupt-image", normal, f"{exc}; no masks drawn")], False, False
         pixels = np.asarray(image, dtype=np.uint8)
         face = pick_face(face_detector.detect(pixels), (image.width, image.height), "largest")
         if face is None or face.landmarks is None:
-            return [], [Problem("error", "no-face", normal, "no face with landmarks found; no masks drawn")], False
-        return _draw(folder, pixels, face, plans, rng, seed, detector, created), [], True
+            problem = Problem("error", "no-face", normal, "no face with landmarks found; no masks drawn")
+            return [], [problem], False, False
+        mesh = None
+        if landmarks == "mesh":
+            from maskcls.faces.mesh import face_mesh
+
+            mesh = face_mesh(pixels, face.box)
+        rows = _draw(folder, pixels, face, plans, rng, seed, detector, created, mesh)
+        return rows, [], True, landmarks == "mesh" and mesh is None
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         rows: list[list[str]] = []
         try:
-            for new_rows, problems, complete in track(pool.map(work, folders), "drawing masks", total=len(folders)):
+            for new_rows, problems, complete, missed in track(pool.map(work, folders), "drawing masks",
+                                                              total=len(folders)):
                 rows.extend(new_rows)
                 result.problems.extend(problems)
+                result.mesh_fallbacks += int(missed)
                 if complete is not None:
                     result.people += 1
                     result.complete += int(complete)
@@ -174,14 +205,16 @@ def synth_masks(
 
 
 def _draw(folder: Path, pixels: np.ndarray, face, plans: list[_Plan], rng: np.random.Generator, seed: int,
-          detector: str, created: str) -> list[list[str]]:
+          detector: str, created: str, mesh: np.ndarray | None = None) -> list[list[str]]:
     from maskcls.faces.masks import render_mask
 
     rows = []
     for plan in plans:
-        masked = render_mask(pixels, face.landmarks, plan.kind, plan.placement, rng)
+        masked = render_mask(pixels, face.landmarks, plan.kind, plan.placement, rng, mesh=mesh)
         target = folder / f"{plan.stem}.jpg"
         comment = f"{SIGNATURE} kind={plan.kind} placement={plan.placement} seed={seed}"
+        if mesh is not None:
+            comment += " landmarks=mesh"
         _save_jpeg(target, masked, comment)
         rows.append([f"{folder.name}/{target.name}", folder.name, plan.stem, plan.kind, plan.placement, str(seed),
                      detector, f"{face.score:.4f}", created])

@@ -8,6 +8,7 @@ so a run killed after any epoch resumes to the same result.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -19,6 +20,8 @@ import torch
 from torch import nn
 
 from maskcls.config import TrainConfig
+from maskcls.engine import distributed
+from maskcls.errors import MaskclsError
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -38,6 +41,32 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
+
+
+def tune_backends(device: torch.device, deterministic: bool = False) -> None:
+    """On CUDA, let cuDNN pick the fastest kernels and matmuls use TF32 (unless deterministic kernels are asked for)."""
+    if device.type != "cuda" or deterministic:
+        return
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+
+
+def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype: none on the CPU (training there stays float32) or with ``train.amp`` off; on CUDA
+    bfloat16 where supported (``auto``), else float16 with a gradient scaler.
+
+    Raises:
+        MaskclsError: for ``train.amp_dtype=bf16`` on a GPU without bfloat16.
+    """
+    if not cfg.amp or device.type != "cuda":
+        return None
+    if cfg.amp_dtype == "fp16":
+        return torch.float16
+    supported = torch.cuda.is_bf16_supported()
+    if cfg.amp_dtype == "bf16" and not supported:
+        raise MaskclsError("train.amp_dtype=bf16: this GPU has no bfloat16 support (use fp16 or auto)")
+    return torch.bfloat16 if supported else torch.float16
 
 
 def lr_factor(step: int, cfg: TrainConfig, steps_per_epoch: int, epochs: int) -> float:
@@ -111,6 +140,9 @@ class Trainer:
         device: where to train.
         lr: the peak learning rate (default ``cfg.lr``).
         mixer: optional batch mixer (CutMix/MixUp) applied to ``(images, soft targets)``.
+
+    Under torchrun the module is trained through DistributedDataParallel (gradients averaged over the ranks,
+    synchronised only on the micro-batch that steps when accumulating); ``model`` stays the plain module.
     """
 
     def __init__(self, model: nn.Module, objective: Callable, cfg: TrainConfig, steps_per_epoch: int, epochs: int,
@@ -122,17 +154,13 @@ class Trainer:
         # A plain function, not a callable object: LambdaLR would pickle an object's settings into checkpoints.
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: lr_factor(step, cfg, optimizer_steps, epochs))
-        self.amp_dtype = self._amp_dtype()
+        self.amp_dtype = amp_dtype(cfg, device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.ema = Ema(model, cfg.ema) if cfg.ema else None
+        self.parallel = distributed.wrap(model, device)
         # Compiled for speed only; weights and state dicts always come from the original module.
-        self.compiled = torch.compile(model) if cfg.compile else model
+        self.compiled = torch.compile(self.parallel) if cfg.compile else self.parallel
         self.epoch = 0
-
-    def _amp_dtype(self) -> torch.dtype | None:
-        if not self.cfg.amp or self.device.type != "cuda":
-            return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
     def _to_device(self, batch: torch.Tensor) -> torch.Tensor:
         batch = batch.to(self.device, non_blocking=True)
@@ -148,15 +176,17 @@ class Trainer:
         started, seen, total_loss, batches = time.perf_counter(), 0, 0.0, 0
         self.optimizer.zero_grad(set_to_none=True)
         accum = self.cfg.grad_accum
+        last = len(loader) - 1 if hasattr(loader, "__len__") else -1
         for i, (inputs, targets) in enumerate(loader):
             inputs = self._to_device(inputs)
             targets = {k: v.to(self.device, non_blocking=True) for k, v in targets.items()}
             if self.mixer is not None:
                 inputs, targets = self.mixer(inputs, targets)
-            loss = self.objective(self.forward(inputs), targets)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()} at epoch {self.epoch + 1}, batch {i + 1}")
-            self.scaler.scale(loss / accum).backward()
+            with self._sync_unless((i + 1) % accum and i != last):
+                loss = self.objective(self.forward(inputs), targets)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"loss became {loss.item()} at epoch {self.epoch + 1}, batch {i + 1}")
+                self.scaler.scale(loss / accum).backward()
             if (i + 1) % accum == 0:
                 self._step()
             seen += len(inputs)
@@ -168,6 +198,12 @@ class Trainer:
             self._step()
         self.epoch += 1
         return EpochStats(total_loss / max(1, batches), seen, time.perf_counter() - started, self.current_lr())
+
+    def _sync_unless(self, accumulating: bool):
+        """DDP's ``no_sync`` for micro-batches that only accumulate; gradients are averaged on the stepping one."""
+        if accumulating and self.parallel is not self.model:
+            return self.parallel.no_sync()
+        return contextlib.nullcontext()
 
     def _step(self) -> None:
         if self.cfg.grad_clip:
@@ -190,21 +226,22 @@ class Trainer:
 
     @torch.no_grad()
     def predict(self, loader: Iterable, objective: Callable | None = None) -> tuple[dict[str, np.ndarray], float]:
-        """Outputs of the evaluation model over ``loader`` (concatenated, as NumPy) and the mean loss."""
+        """Outputs of the evaluation model over ``loader`` (concatenated, as NumPy) and the loss per item (batch
+        losses weighted by their size, so it does not depend on how the items were batched)."""
         model = self.eval_model
         model.eval()
         outputs: dict[str, list[np.ndarray]] = {}
-        total, batches = 0.0, 0
+        total, items = 0.0, 0
         for inputs, targets in loader:
             inputs = self._to_device(inputs)
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                 out = model(inputs)
             if objective is not None:
-                total += float(objective(out, {k: v.to(self.device) for k, v in targets.items()}))
-                batches += 1
+                total += float(objective(out, {k: v.to(self.device) for k, v in targets.items()})) * len(inputs)
+                items += len(inputs)
             for name, value in out.items():
                 outputs.setdefault(name, []).append(value.float().cpu().numpy())
-        return {k: np.concatenate(v) for k, v in outputs.items()}, total / max(1, batches)
+        return {k: np.concatenate(v) for k, v in outputs.items()}, total / max(1, items)
 
     def state_dict(self) -> dict:
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),

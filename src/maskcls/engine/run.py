@@ -1,14 +1,19 @@
 """One training run, end to end: data → split → cache → model → loop → a run folder that explains itself.
 
 ``runs/<name>[-N]/`` holds ``config.yaml`` (fully resolved), ``split.json``, ``metrics.csv`` (one row an epoch),
-``best.pt`` (weights chosen by validation macro F1) and ``last.pt`` (everything needed to resume),
+``best.pt`` (weights chosen by validation macro F1, or ``train.monitor``) and ``last.pt`` (everything needed to resume),
 ``val_predictions.csv``, ``plots/`` (curves, confusion matrix), ``report.html`` and TensorBoard logs in ``tb/``.
 A run never overwrites another: a new name gets a ``-N`` suffix; ``resume`` continues a run in its own folder.
+
+Under torchrun (``maskcls train ... --nproc N``) every process runs this same code on its shard of the data
+(see :mod:`maskcls.engine.distributed`); rank 0 alone makes the folder and writes into it.
 """
 
 from __future__ import annotations
 
 import csv
+import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,20 +21,26 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader
 
 from maskcls.config import Config, ConfigError, dump_config, load_config
 from maskcls.data.check import load_dataset
 from maskcls.data.records import Record
 from maskcls.data.splits import Split, make_holdout, make_split
+from maskcls.engine import distributed
 from maskcls.engine.checkpoint import load_checkpoint, save_checkpoint
-from maskcls.engine.loop import EpochStats, Trainer, resolve_device, seed_everything
+from maskcls.engine.loop import EpochStats, Trainer, resolve_device, seed_everything, tune_backends
 from maskcls.engine.objective import Objective
 from maskcls.errors import MaskclsError
 from maskcls.fileio import atomic_write, unique_dir, write_text
 from maskcls.metrics import Score, score_labels
 
 Log = Callable[[str], None]
+#: Called by rank 0 after each epoch with the epoch number and its validation score; ``True`` stops the run
+#: (its folder is then finished as usual). Sweeps report to Optuna and prune through it.
+EpochHook = Callable[[int, Score], bool]
+#: When set, every process writes the dataset indices it trained on to ``rank<R>.json`` in this folder.
+TRACE_ENV = "MASKCLS_TRACE_DIR"
 
 
 @dataclass
@@ -127,12 +138,24 @@ def plan_phases(cfg: Config) -> list[Phase]:
 class Run:
     """A training run in its folder. Use :func:`train` rather than this class directly."""
 
-    def __init__(self, cfg: Config, folder: Path, fold: int | None, log: Log) -> None:
-        self.cfg, self.folder, self.fold, self.log = cfg, folder, fold, log
-        self.device = resolve_device(cfg.train.device)
-        (folder / "plots").mkdir(parents=True, exist_ok=True)
+    def __init__(self, cfg: Config, folder: Path, fold: int | None, log: Log,
+                 on_epoch: EpochHook | None = None) -> None:
+        self.cfg, self.folder, self.fold, self.log, self.on_epoch = cfg, folder, fold, log, on_epoch
+        self.world = distributed.world()
+        self.device = distributed.setup(resolve_device(cfg.train.device))
+        tune_backends(self.device, cfg.train.deterministic)
+        if cfg.train.batch_size % self.world.size:
+            raise ConfigError(f"train.batch_size={cfg.train.batch_size}: the global batch must split evenly over "
+                              f"{self.world.size} processes")
+        self.local_batch = cfg.train.batch_size // self.world.size
+        if self.world.main:
+            (folder / "plots").mkdir(parents=True, exist_ok=True)
         self.metrics = MetricsLog(folder / "metrics.csv")
-        self.writers = _loggers(cfg, folder)
+        self.writers = _loggers(cfg, folder) if self.world.main else []
+        self.stopped = False  # set when ``on_epoch`` asked to stop
+        self._loaders: dict[str, tuple[Any, int, DataLoader]] = {}
+        self._trace: dict[str, Any] | None = {"rank": self.world.rank, "world": self.world.size, "epochs": {},
+                                               "checkpoints": 0} if os.environ.get(TRACE_ENV) else None
         self.with_val = False  # set once the last epochs start training on the validation people too
 
     # ---- data -------------------------------------------------------------------------------------------
@@ -144,9 +167,16 @@ class Run:
 
         cfg = self.cfg
         self.data = prepare_data(cfg, self.fold, self.log)
-        self.data.split.save(self.folder / "split.json")
+        if self.world.main:
+            self.data.split.save(self.folder / "split.json")
         seed_everything(cfg.seed, cfg.train.deterministic)
-        self.model = build_classifier(cfg.model, tuple(cfg.data.age_thresholds)).to(self.device)
+        self.model = build_classifier(cfg.model, tuple(cfg.data.age_thresholds))
+        if cfg.train.sync_bn and self.world.distributed:
+            if self.device.type == "cuda":
+                self.model = distributed.convert_sync_bn(self.model)
+            else:
+                self.log("train.sync_bn: torch has no SyncBatchNorm on the CPU; each process keeps its own statistics")
+        self.model = self.model.to(self.device)
         if cfg.train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         pre = self.model.preprocess
@@ -155,7 +185,9 @@ class Run:
         cache_dir = self.cache_dir()
         spec = CacheSpec.from_config(cfg.train, pre)
         started = time.perf_counter()
-        self.cache = ImageCache.open([r.path for r in records], spec, cache_dir, workers=max(1, cfg.train.workers or 2))
+        with distributed.main_first():  # rank 0 builds the cache file, the others then map it
+            self.cache = ImageCache.open([r.path for r in records], spec, cache_dir,
+                                         workers=max(1, cfg.train.workers or 2))
         how = "reused" if self.cache.reused else f"built in {time.perf_counter() - started:.1f}s"
         self.log(f"image cache {spec.size[1]}x{spec.size[0]} ({len(records)} photos) {how}")
         if spec.crop == "face":
@@ -181,7 +213,8 @@ class Run:
         fallbacks = self.cache.fallbacks
         readable = len(records) - len(self.cache.errors)
         self.log(f"face crop: {len(fallbacks)} of {readable} photos had no face and were centre-cropped")
-        write_text(self.folder / "face_fallbacks.txt", "".join(f"{records[i].path}\n" for i in fallbacks))
+        if self.world.main:
+            write_text(self.folder / "face_fallbacks.txt", "".join(f"{records[i].path}\n" for i in fallbacks))
 
     def cache_dir(self) -> Path | None:
         """Where image and feature caches live; ``None`` keeps them in memory (``train.cache=false``)."""
@@ -207,21 +240,48 @@ class Run:
         return {t: np.bincount(self.train_targets[t][self.data.train_idx], minlength=n) for t, n in tasks.items()}
 
     def train_loader(self, dataset, epoch: int) -> DataLoader:
-        """A loader whose order depends only on the seed and the epoch, so a resumed run sees the same batches."""
+        """A loader whose order depends only on the seed and the epoch, so a resumed run sees the same batches.
+
+        Under torchrun each process gets its shard of every global batch (see
+        :class:`~maskcls.engine.distributed.DistributedWeightedSampler`). The loader is kept while the dataset
+        stays the same, so on CUDA its workers persist from one epoch to the next.
+        """
         from maskcls.vision.sampling import weighted_sampler
 
-        generator = torch.Generator().manual_seed(self.cfg.seed * 10_007 + epoch)
-        if self.cfg.train.sampler == "weighted":
-            sampler = weighted_sampler(dataset.target("class18"), 18, len(dataset), generator=generator)
-        else:
-            sampler = RandomSampler(dataset, generator=generator)
-        batch = self.cfg.train.batch_size
-        return DataLoader(dataset, batch_size=batch, sampler=sampler, num_workers=self.cfg.train.workers,
-                          drop_last=len(dataset) > batch, pin_memory=self.device.type == "cuda")
+        def build() -> DataLoader:
+            weights = None
+            if self.cfg.train.sampler == "weighted":
+                weights = weighted_sampler(dataset.target("class18"), 18, len(dataset)).weights
+            drop_last = len(dataset) > self.cfg.train.batch_size
+            sampler = distributed.DistributedWeightedSampler(len(dataset), weights, self.cfg.seed * 10_007,
+                                                             drop_last=drop_last, here=self.world)
+            return DataLoader(dataset, batch_size=self.local_batch, sampler=sampler, drop_last=drop_last,
+                              **self._loader_options())
 
-    def eval_loader(self, dataset) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.cfg.train.batch_size * 2, shuffle=False,
-                          num_workers=self.cfg.train.workers, pin_memory=self.device.type == "cuda")
+        loader = self._loader("train", dataset, build)
+        loader.sampler.set_epoch(epoch)
+        return loader
+
+    def eval_loader(self, dataset, positions: np.ndarray | None = None) -> DataLoader:
+        """A loader over ``dataset`` in order, or over ``positions`` of it only (this process's validation shard, the
+        same at every call)."""
+        def build() -> DataLoader:
+            sampler = None if positions is None else positions.tolist()
+            return DataLoader(dataset, batch_size=self.local_batch * 2, sampler=sampler, shuffle=False,
+                              **self._loader_options())
+
+        return self._loader("eval" if positions is None else "eval-shard", dataset, build)
+
+    def _loader(self, role: str, dataset, build: Callable[[], DataLoader]) -> DataLoader:
+        """The loader of ``role`` kept from an earlier call if it serves the same dataset at the same size."""
+        kept = self._loaders.get(role)
+        if kept is None or kept[0] is not dataset or kept[1] != len(dataset):
+            kept = self._loaders[role] = (dataset, len(dataset), build())
+        return kept[2]
+
+    def _loader_options(self) -> dict[str, Any]:
+        cuda, workers = self.device.type == "cuda", self.cfg.train.workers
+        return {"num_workers": workers, "pin_memory": cuda, "persistent_workers": cuda and workers > 0}
 
     # ---- phases -----------------------------------------------------------------------------------------
     def feature_sets(self):
@@ -240,8 +300,9 @@ class Run:
         views = []
         for flip in (False, True):
             key = features_key(self.cache.key, cfg.model.backbone, weights, flip)
-            views.append(cached_features(self.model, every, key, cache_dir, self.device, cfg.train.batch_size * 2,
-                                         flip, cfg.train.workers))
+            with distributed.main_first():  # rank 0 computes and stores the features, the others then load them
+                views.append(cached_features(self.model, every, key, cache_dir, self.device,
+                                             cfg.train.batch_size * 2, flip, cfg.train.workers))
         n = len(self.data.records)
         both = torch.cat(views)
         doubled = {k: np.concatenate([v, v]) for k, v in self.train_targets.items()}
@@ -276,7 +337,8 @@ class Run:
         total_epochs = sum(p.epochs for p in phases)
         state = resume_state or {}
         start_phase, start_epoch = int(state.get("phase", 0)), int(state.get("phase_epoch", 0))
-        self.best_f1, self.best_epoch = float(state.get("best_f1", -1.0)), int(state.get("best_epoch", 0))
+        self.best_score = float(state.get("best_score", state.get("best_f1", -1.0)))
+        self.best_epoch = int(state.get("best_epoch", 0))
         bad_epochs = int(state.get("bad_epochs", 0))
         done = sum(p.epochs for p in phases[:start_phase]) + start_epoch
         self.metrics.truncate(done)
@@ -298,23 +360,27 @@ class Run:
                 if with_val and not phase.on_features and not self.with_val:
                     self.with_val = True
                     self.train_set.indices = self._train_indices()
-                seed_everything(cfg.seed * 10_007 + global_epoch, cfg.train.deterministic)
+                # Processes draw their own dropout and augmentation (rank 0, and a lone process, as before).
+                seed_everything(cfg.seed * 10_007 + global_epoch + 7_919 * self.world.rank, cfg.train.deterministic)
                 stats = self._train_one(trainer, train_set, global_epoch, total_epochs, phase)
-                outputs, val_loss = trainer.predict(self.eval_loader(val_set), self.objective)
+                outputs, val_loss = self._validate(trainer, val_set)
                 score, probs = evaluate_outputs(outputs, y_val, cfg)
-                improved = score.macro_f1 > self.best_f1
+                monitored = float(getattr(score, cfg.train.monitor))
+                improved = monitored > self.best_score
                 if improved:
-                    self.best_f1, self.best_epoch, bad_epochs = score.macro_f1, global_epoch, 0
+                    self.best_score, self.best_epoch, bad_epochs = monitored, global_epoch, 0
                     self._save_best(trainer, score, probs, global_epoch, phase.on_features)
                 else:
                     bad_epochs += 1
                 self._log_epoch(global_epoch, total_epochs, phase, stats, val_loss, score, improved, self.with_val)
-                save_checkpoint(self.folder / "last.pt", {
+                self._save(self.folder / "last.pt", {
                     "model": self.model.state_dict(), "trainer": trainer.state_dict(), "phase": number,
-                    "phase_epoch": epoch + 1, "best_f1": self.best_f1, "best_epoch": self.best_epoch,
+                    "phase_epoch": epoch + 1, "best_score": self.best_score, "best_epoch": self.best_epoch,
                     "bad_epochs": bad_epochs, "fold": self.fold, "config": dump_config(cfg)})
+                if self._stop_asked(global_epoch, score):
+                    return
                 if cfg.train.early_stop and bad_epochs >= cfg.train.early_stop:
-                    self.log(f"early stop: no macro F1 gain for {bad_epochs} epochs")
+                    self.log(f"early stop: no validation {cfg.train.monitor} gain for {bad_epochs} epochs")
                     return
             start_epoch = 0
             state = {}
@@ -323,14 +389,76 @@ class Run:
 
     def _restore_best_head(self) -> None:
         """Fine-tuning continues from the best head, not the last one."""
+        distributed.barrier()  # rank 0 has written best.pt
         best = load_checkpoint(self.folder / "best.pt")
         self.model.load_state_dict(best["model"])
 
+    def _validate(self, trainer: Trainer, val_set) -> tuple[dict[str, np.ndarray], float]:
+        """Outputs over the whole validation set, in order, and the loss per photo.
+
+        Under torchrun each process predicts its shard with rank 0's BatchNorm statistics and the outputs are
+        gathered, so every process scores exactly what one process predicting everything would.
+        """
+        if not self.world.distributed:
+            return trainer.predict(self.eval_loader(val_set), self.objective)
+        distributed.sync_buffers(trainer.eval_model)
+        positions = distributed.shard_positions(len(val_set), self.world)
+        loader = self.eval_loader(val_set, positions)
+        outputs, loss = trainer.predict(loader, self.objective)
+        total, items = distributed.all_reduce([loss * len(positions), len(positions)])
+        return distributed.gather_outputs(positions, outputs, len(val_set)), total / max(1.0, items)
+
+    def _stop_asked(self, epoch: int, score: Score) -> bool:
+        """Ask ``on_epoch`` (on rank 0; every process follows its answer) whether to stop here."""
+        stop = bool(self.on_epoch(epoch, score)) if self.on_epoch is not None and self.world.main else False
+        self.stopped = bool(distributed.broadcast_object(stop))
+        if self.stopped:
+            self.log(f"stopped after epoch {epoch} (asked by the caller)")
+        return self.stopped
+
+    def _save(self, path: Path, state: dict) -> None:
+        """Save a checkpoint from rank 0 only."""
+        if self.world.main:
+            save_checkpoint(path, state)
+            if self._trace is not None:
+                self._trace["checkpoints"] += 1
+                self._write_trace()
+
     def _train_one(self, trainer: Trainer, train_set, epoch: int, epochs: int, phase: Phase) -> EpochStats:
+        stats = self._train_epoch(trainer, self._traced(self.train_loader(train_set, epoch), epoch), epoch, epochs,
+                                  phase)
+        if self.world.distributed:  # images over all processes in the slowest one's time; the global mean loss
+            loss, images = distributed.all_reduce([stats.loss, stats.images])
+            (seconds,) = distributed.all_reduce([stats.seconds], "max")
+            stats = EpochStats(loss / self.world.size, int(images), seconds, stats.lr)
+        return stats
+
+    def _traced(self, loader: DataLoader, epoch: int):
+        """``loader``, noting the dataset index of every item in ``rank<R>.json`` when ``MASKCLS_TRACE_DIR`` is set."""
+        if self._trace is None:
+            return loader
+        seen = self._trace["epochs"].setdefault(str(epoch), [])
+        write = self._write_trace
+
+        class Traced:
+            def __len__(self) -> int:
+                return len(loader)
+
+            def __iter__(self):
+                for inputs, targets in loader:
+                    seen.extend(targets["index"].tolist())
+                    yield inputs, targets
+                write()
+
+        return Traced()
+
+    def _write_trace(self) -> None:
+        write_text(Path(os.environ[TRACE_ENV]) / f"rank{self.world.rank}.json", json.dumps(self._trace) + "\n")
+
+    def _train_epoch(self, trainer: Trainer, loader, epoch: int, epochs: int, phase: Phase) -> EpochStats:
         from maskcls.progress import progress_enabled
 
-        loader = self.train_loader(train_set, epoch)
-        if not progress_enabled():
+        if not progress_enabled() or not self.world.main:
             return trainer.train_epoch(loader)
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -354,6 +482,8 @@ class Run:
                **{f"{t}_f1": round(v, 5) for t, v in score.task_f1.items()}, "lr": f"{stats.lr:.3g}",
                "seconds": round(stats.seconds, 2), "images_per_s": round(stats.images_per_s, 1),
                "val_in_train": int(with_val)}
+        if not self.world.main:
+            return
         self.metrics.append(row)
         for writer in self.writers:
             writer(epoch, {k: v for k, v in row.items() if isinstance(v, (int, float))})
@@ -364,12 +494,14 @@ class Run:
                  f"{stats.images_per_s:.0f} img/s  {stats.seconds:.1f}s{mark}")
 
     def _save_best(self, trainer: Trainer, score: Score, probs: np.ndarray, epoch: int, on_features: bool) -> None:
+        if not self.world.main:
+            return
         weights = self.model.state_dict()
         if trainer.ema is not None:  # the EMA weights are the ones evaluated, so they are the ones kept
             prefix = "classifier." if on_features else ""  # HeadOnly wraps the classifier
             weights = {**weights, **{k.removeprefix(prefix): v for k, v in trainer.eval_model.state_dict().items()}}
-        save_checkpoint(self.folder / "best.pt", {"model": weights, "epoch": epoch, "macro_f1": score.macro_f1,
-                                                  "config": dump_config(self.cfg)})
+        self._save(self.folder / "best.pt", {"model": weights, "epoch": epoch, "macro_f1": score.macro_f1,
+                                             "config": dump_config(self.cfg)})
         write_predictions(self.folder / "val_predictions.csv", [self.data.records[i] for i in self.data.val_idx],
                           self.val_targets["class18"][self.data.val_idx], probs)
 
@@ -378,7 +510,9 @@ class Run:
 
         for writer in self.writers:
             writer.close()
-        write_summary(self.folder, self.cfg)
+        if self.world.main:
+            write_summary(self.folder, self.cfg)
+        distributed.barrier()  # the folder is complete for every process
 
 
 def write_predictions(path: Path, records: list[Record], y_true: np.ndarray, probs: np.ndarray) -> None:
@@ -428,8 +562,12 @@ def _optional(name: str):
         raise MaskclsError(f"train.loggers asks for {name}, which is not installed (pip install {name})") from None
 
 
+def _quiet(_message: str) -> None:
+    pass
+
+
 def train(cfg: Config, runs_root: Path = Path("runs"), fold: int | None = None, folder: Path | None = None,
-          log: Log = print) -> Path:
+          log: Log = print, on_epoch: EpochHook | None = None) -> Path:
     """Train one model and return its run folder.
 
     Args:
@@ -437,11 +575,17 @@ def train(cfg: Config, runs_root: Path = Path("runs"), fold: int | None = None, 
         runs_root: where run folders are made (``runs/<cfg.name>[-N]``).
         fold: the validation fold (default: the split's hold-out fold).
         folder: an exact folder to use (k-fold puts each fold in ``<run>/fold<k>``).
-        log: where one-line messages go.
+        log: where one-line messages go (rank 0's only under torchrun).
+        on_epoch: called after each epoch with its number and validation score; returning ``True`` stops.
     """
-    folder = unique_dir(folder or runs_root / cfg.name)
-    write_text(folder / "config.yaml", dump_config(cfg))
-    run = Run(cfg, folder, fold, log)
+    main = distributed.world().main
+    distributed.setup(resolve_device(cfg.train.device))
+    if main:
+        folder = unique_dir(folder or runs_root / cfg.name)
+        write_text(folder / "config.yaml", dump_config(cfg))
+    folder = distributed.broadcast_object(folder)  # the others use rank 0's folder, so -N numbering stays unique
+    log = log if main else _quiet
+    run = Run(cfg, folder, fold, log, on_epoch)
     log(f"run folder: {folder}")
     run.setup()
     run.fit()
@@ -455,6 +599,7 @@ def resume(folder: Path, log: Log = print) -> Path:
     cfg = load_config(folder / "config.yaml")
     state = load_checkpoint(folder / "last.pt")
     cfg.split.file = folder / "split.json"  # the people the run started with, even if the data changed
+    log = log if distributed.is_main() else _quiet
     run = Run(cfg, folder, state.get("fold"), log)
     log(f"resuming {folder} at phase {state['phase']} epoch {state['phase_epoch']}")
     run.setup()

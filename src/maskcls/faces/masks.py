@@ -37,6 +37,9 @@ MOUTH_DEPTH = 0.3
 #: end at about 0.8, a little below the chin).
 CHIN_RATIO = 0.72
 MAX_YAW = math.radians(60.0)
+#: Height (face units) of the jaw's angle: a mask laid on a face mesh leaves the silhouette there at the latest
+#: and follows the jaw round the chin (a surgical mask's sides end at 2.45).
+JAW_ANGLE = 2.45
 #: Rows × columns of the mesh that carries the texture.
 MESH = (13, 25)
 #: placement -> (top centre in face units, or None for the kind's own; height scale; rise of the sides in face
@@ -185,9 +188,12 @@ def _frame(landmarks: np.ndarray) -> _Frame:
     return _Frame(origin, axes, yaw, unit, heights, shifts)
 
 
-def _sheet(shape: MaskShape, placement: str, u: np.ndarray, t: np.ndarray, drop: float = 0.0):
-    """Angle around the face (radians) and height (face units) of sheet points ``u`` (-1..1), ``t`` (0..1)."""
+def _sheet(shape: MaskShape, placement: str, u: np.ndarray, t: np.ndarray, drop: float = 0.0,
+           anchor: float | None = None):
+    """Angle around the face (radians) and height (face units) of sheet points ``u`` (-1..1), ``t`` (0..1);
+    ``anchor`` (face units) replaces the placement's own height of the top edge's centre."""
     top_at, scale, rise, widen = PLACEMENT_MOVES[placement]
+    top_at = top_at if anchor is None else anchor
     side = np.abs(u)
     top = shape.top_c + (shape.top_s - shape.top_c) * side**shape.top_p
     mid = shape.mid_c + (shape.mid_s - shape.mid_c) * side ** ((shape.top_p + shape.bot_p) / 2)
@@ -216,33 +222,179 @@ def _outline(mesh: np.ndarray) -> np.ndarray:
     return np.concatenate([mesh[0], mesh[1:, -1], mesh[-1, -2::-1], mesh[-2:0:-1, 0]])
 
 
-def mask_outline(landmarks: np.ndarray, placement: str, image_size: tuple[int, int] | None = None,
-                 shape: str = "surgical") -> np.ndarray:
+def mask_outline(landmarks: np.ndarray | None, placement: str, image_size: tuple[int, int] | None = None,
+                 shape: str = "surgical", mesh: np.ndarray | None = None) -> np.ndarray:
     """The polygon a mask covers on a face, in image coordinates.
 
     Args:
         landmarks: ``(5, 2)`` x, y of the image-left eye, image-right eye, nose tip, image-left and image-right
-            mouth corner.
+            mouth corner (unused, may be ``None``, when ``mesh`` is given).
         placement: one of :data:`PLACEMENTS`.
         image_size: ``(height, width)`` (as ``image.shape[:2]``) to clip the polygon to; ``None`` keeps it whole.
         shape: the mask kind whose outline to use (its nominal size, without a style's jitter).
+        mesh: the face's 468-point mesh (:func:`maskcls.faces.mesh.face_mesh`): the mask then follows the face's
+            own nose bridge, jaw and silhouette.
 
     Returns:
         ``(K, 2)`` float32 polygon, clockwise on screen.
 
     Raises:
-        ValueError: unknown kind or placement, or landmarks that are not a finite ``(5, 2)`` array.
+        ValueError: unknown kind or placement, or landmarks that are not a finite ``(5, 2)`` array (or a mesh
+            that is not a finite ``(468, 2|3)`` one).
     """
     kind = _check(shape, placement)
-    outline = _outline(_mesh(_frame(landmarks), kind.shape, placement)).astype(np.float32)
+    if mesh is not None:
+        frame, local = _mesh_frame(mesh)
+        sheet = _mesh_sheet(frame, local, kind.shape, placement)
+    else:
+        sheet = _mesh(_frame(landmarks), kind.shape, placement)
+    outline = _outline(sheet).astype(np.float32)
     if image_size is not None:
         height, width = image_size
         outline = np.clip(outline, 0, (width - 1, height - 1)).astype(np.float32)
     return outline
 
 
-def _straps(frame: _Frame, shape: MaskShape, placement: str, straps: str, drop: float) -> list[np.ndarray]:
-    """Visible pieces of the ear loops (or N95 head straps) as image polylines, from the mask's side corners."""
+# ---------------------------------------------------------------- the dense face mesh
+
+
+def _mesh_frame(mesh: np.ndarray) -> tuple[_Frame, np.ndarray]:
+    """The face model of a 468-point mesh (its five landmarks, the chin where the mesh puts it) and every mesh
+    point in face coordinates ``(across, down)`` in pixels from the eye midpoint."""
+    from maskcls.faces.mesh import CHIN, MESH_POINTS, five_points
+
+    points = np.asarray(mesh, dtype=np.float64)
+    if points.ndim != 2 or points.shape[0] != MESH_POINTS or points.shape[1] < 2 or not np.isfinite(points).all():
+        raise ValueError(f"mesh must be a finite ({MESH_POINTS}, 2 or 3) array, got shape {points.shape}")
+    frame = _frame(five_points(points))
+    local = (points[:, :2] - frame.origin) @ frame.axes.T
+    heights = frame.heights.copy()
+    heights[3] = max(float(local[CHIN, 1]), heights[2] + 0.2 * (heights[2] - heights[1]) + 1e-3)
+    return replace(frame, heights=heights), local
+
+
+def _ring(local: np.ndarray, count: int = 360) -> np.ndarray:
+    """The face's silhouette (convex hull of the mesh in face coordinates), resampled evenly, clockwise."""
+    hull = cv2.convexHull(local.astype(np.float32)).reshape(-1, 2).astype(np.float64)
+    closed = np.concatenate([hull, hull[:1]])
+    length = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(closed, axis=0), axis=1))])
+    at = np.linspace(0.0, length[-1], count, endpoint=False)
+    return np.stack([np.interp(at, length, closed[:, 0]), np.interp(at, length, closed[:, 1])], axis=1)
+
+
+def _side(ring: np.ndarray, down: float, sign: float) -> float:
+    """How far across (image-left ``sign=-1`` or image-right ``+1``) the silhouette reaches at height ``down``."""
+    low, high = ring[:, 1].min(), ring[:, 1].max()
+    down = float(np.clip(down, low + 0.02 * (high - low), high - 0.02 * (high - low)))
+    a, b = ring, np.roll(ring, -1, axis=0)
+    crosses = (a[:, 1] - down) * (b[:, 1] - down) <= 0
+    crosses &= a[:, 1] != b[:, 1]
+    across = a[crosses, 0] + (down - a[crosses, 1]) * (b[crosses, 0] - a[crosses, 0]) / (b[crosses, 1] - a[crosses, 1])
+    return float(across.min() if sign < 0 else across.max())
+
+
+def _even(points: np.ndarray, count: int) -> np.ndarray:
+    """``count`` points evenly spaced along a polyline, ends kept."""
+    length = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(points, axis=0), axis=1))])
+    at = np.linspace(0.0, length[-1], count)
+    return np.stack([np.interp(at, length, points[:, 0]), np.interp(at, length, points[:, 1])], axis=1)
+
+
+def _jaw(ring: np.ndarray, left: np.ndarray, right: np.ndarray, cols: int, below: float) -> np.ndarray:
+    """The silhouette's lower arc from the ``left`` to the ``right`` corner, in ``cols`` points (the middle one at
+    its lowest point), pushed out from the face by up to ``below`` pixels under the chin (none at the corners)."""
+    start = int(np.argmin(np.linalg.norm(ring - left, axis=1)))
+    end = int(np.argmin(np.linalg.norm(ring - right, axis=1)))
+    forward = np.roll(ring, -start, axis=0)[: (end - start) % len(ring) + 1]
+    backward = np.roll(ring[::-1], -(len(ring) - 1 - start), axis=0)[: (start - end) % len(ring) + 1]
+    arc = forward if forward[:, 1].mean() > backward[:, 1].mean() else backward
+    arc = np.concatenate([left[None], arc[1:-1], right[None]])
+    lowest = int(np.argmax(arc[:, 1]))
+    half = cols // 2 + 1
+    if 0 < lowest < len(arc) - 1:
+        points = np.concatenate([_even(arc[: lowest + 1], half), _even(arc[lowest:], half)[1:]])
+    else:
+        points = _even(arc, cols)
+    tangent = np.gradient(points, axis=0)
+    normal = np.stack([tangent[:, 1], -tangent[:, 0]], axis=1)
+    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-9)
+    centre = ring.mean(axis=0)
+    normal *= np.sign(np.sum((points - centre) * normal, axis=1, keepdims=True) + 1e-12)
+    reach = below * np.clip(1.6 * np.sin(np.linspace(0.0, math.pi, len(points))), 0.0, 1.0)
+    return points + normal * reach[:, None]
+
+
+def _mesh_anchor(placement: str, local: np.ndarray, frame: _Frame) -> float | None:
+    """Height (face units) of the top edge's centre, from the mesh: the kind's own on the nose bridge
+    (``correct``), between the nostrils and the upper lip (``nose_exposed``), under the lower lip (``chin``)."""
+    from maskcls.faces.mesh import BELOW_LIP, SUBNASALE, UPPER_LIP
+
+    if placement == "correct":
+        return None
+    down = local[:, 1]
+    if placement == "nose_exposed":
+        at = down[SUBNASALE] + 0.45 * (down[UPPER_LIP] - down[SUBNASALE])
+    else:
+        at = down[BELOW_LIP]
+    return float(np.interp(at, frame.heights, range(4)))
+
+
+def _mesh_sheet(frame: _Frame, local: np.ndarray, shape: MaskShape, placement: str, drop: float = 0.0
+                ) -> np.ndarray:
+    """Image points ``[rows, cols, 2]`` of a mask sheet laid on a face mesh (rows from the top edge).
+
+    The top edge keeps the kind's heights but centres on the face's own midline (the nose ridge, which moves
+    with the head); the sides run down the silhouette (on a turned face, the far side's visible cheek), the
+    bottom edge follows the jaw and passes under the chin by as much as the kind reaches below it. The inside
+    is a Coons patch of those four edges.
+    """
+    from maskcls.faces.mesh import MIDLINE
+
+    rows, cols = MESH
+    ring = _ring(local)
+    middle = local[list(MIDLINE)]
+    middle = middle[np.argsort(middle[:, 1])]
+
+    def ridge(down):
+        """How far across the face's midline (nose ridge, lips, chin) lies at height ``down``."""
+        return np.interp(down, middle[:, 1], middle[:, 0])
+
+    anchor = _mesh_anchor(placement, local, frame)
+    u = np.linspace(-1.0, 1.0, cols)
+    _, f_top = _sheet(shape, placement, u, np.zeros(cols), drop, anchor)
+    _, f_bottom = _sheet(shape, placement, np.array([-1.0, 0.0, 1.0]), np.ones(3), drop, anchor)
+    # The kind's width at its top edge, relative to a surgical mask's (which reaches the silhouette).
+    width = min(1.0, math.sin(math.radians(min(shape.phi_top, 89.0))) / math.sin(math.radians(80.0)))
+    down_top = frame.y(f_top)
+    sides = np.array([_side(ring, d, np.sign(x) or 1.0) for d, x in zip(down_top, u)])
+    top = np.stack([ridge(down_top) + (sides - ridge(down_top)) * width * np.abs(u), down_top], axis=1)
+    # Bottom corners on the silhouette no lower than the jaw's angle, so the arc between them is the face's jaw.
+    corner_f = np.minimum(f_bottom[[0, 2]], JAW_ANGLE)
+    corners = [np.array([_side(ring, frame.y(f), sign), frame.y(f)]) for f, sign in zip(corner_f, (-1.0, 1.0))]
+    # Under the chin by what the kind reaches below it (a pulled-down mask hangs lower), within reason.
+    chin_unit = frame.heights[3] - frame.heights[2]
+    below = float(np.clip(f_bottom[1] - 3.0, 0.08, 0.35)) * chin_unit
+    bottom = _jaw(ring, corners[0], corners[1], cols, below)
+    t = np.linspace(0.0, 1.0, rows)
+    edges = []
+    for end, corner, sign in ((0, corners[0], -1.0), (-1, corners[1], 1.0)):
+        down = top[end, 1] + (corner[1] - top[end, 1]) * t
+        reach = np.array([_side(ring, d, sign) for d in down])
+        share = width + (1.0 - width) * t
+        edges.append(np.stack([ridge(down) + (reach - ridge(down)) * share, down], axis=1))
+    left, right = edges
+    s = np.linspace(0.0, 1.0, cols)[None, :, None]
+    tt = t[:, None, None]
+    patch = ((1 - tt) * top[None] + tt * bottom[None] + (1 - s) * left[:, None] + s * right[:, None]
+             - ((1 - s) * (1 - tt) * top[0] + s * (1 - tt) * top[-1] + (1 - s) * tt * bottom[0] + s * tt * bottom[-1]))
+    return frame.origin + patch[..., :1] * frame.axes[0] + patch[..., 1:] * frame.axes[1]
+
+
+def _straps(frame: _Frame, shape: MaskShape, placement: str, straps: str, drop: float,
+            sheet: np.ndarray | None = None) -> list[np.ndarray]:
+    """Visible pieces of the ear loops (or N95 head straps) as image polylines, from the mask's side corners;
+    with ``sheet`` (a mesh-laid sheet's points) each loop leaves from that sheet's side instead, easing into the
+    modelled path on its way to the ear."""
     # (sheet row it leaves from, height it reaches, angle round the head it reaches): loops hook over and
     # behind the ear; head straps run over the cheek round the back of the head, above the ear and on the neck.
     if straps == "ears":
@@ -258,6 +410,9 @@ def _straps(frame: _Frame, shape: MaskShape, placement: str, straps: str, drop: 
             f = f0 + (ear_f - f0) * s + 0.1 * np.sin(np.pi * s)  # a little sag between mask and ear
             lift = shape.bulge * frame.unit * math.cos(phi0) ** 4 * (1 - s)
             points, visible = frame.project(phi, f, lift=lift, spread=1.0 + stand_off * s)
+            if sheet is not None:
+                start = sheet[round(t_end * (sheet.shape[0] - 1)), 0 if side < 0 else -1]
+                points = points + (start - points[0]) * (1 - s)[:, None]
             shown = len(s) if visible.all() else int(np.argmin(visible))
             if shown >= 2:
                 pieces.append(points[:shown])
@@ -413,8 +568,8 @@ def _composite(patch: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, loop_rgb: 
     return np.rint(np.clip(blended, 0, 1) * 255).astype(np.uint8)
 
 
-def render_mask(image: np.ndarray, landmarks: np.ndarray, kind: str = "surgical", placement: str = "correct",
-                rng: np.random.Generator | None = None) -> np.ndarray:
+def render_mask(image: np.ndarray, landmarks: np.ndarray | None, kind: str = "surgical", placement: str = "correct",
+                rng: np.random.Generator | None = None, mesh: np.ndarray | None = None) -> np.ndarray:
     """Draw a mask onto a face and return a new image.
 
     Args:
@@ -424,6 +579,9 @@ def render_mask(image: np.ndarray, landmarks: np.ndarray, kind: str = "surgical"
         kind: one of :data:`MASK_KINDS`.
         placement: one of :data:`PLACEMENTS`.
         rng: source of the mask's style and texture; the same seed gives the same pixels (``None``: fresh).
+        mesh: the face's 468-point mesh (:func:`maskcls.faces.mesh.face_mesh`), or ``None``. Given, the mask's
+            edges follow the face's own nose bridge, jaw and silhouette (``landmarks`` is then unused); without
+            it the mask is placed from the five landmarks alone.
 
     Returns:
         ``[H, W, 3]`` uint8 RGB copy of ``image`` with the mask composited; pixels away from the mask and its
@@ -437,12 +595,16 @@ def render_mask(image: np.ndarray, landmarks: np.ndarray, kind: str = "surgical"
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image must be [H, W, 3] uint8 RGB, got {image.dtype} {image.shape}")
     rng = np.random.default_rng() if rng is None else rng
-    frame = _frame(landmarks)
+    frame, local = _mesh_frame(mesh) if mesh is not None else (_frame(landmarks), None)
     style = spec.sample_style(rng)
     shape = _jittered(spec.shape, style)
-    mesh = _mesh(frame, shape, placement, style.drop)
-    outline = _outline(mesh)
-    straps = _straps(frame, shape, placement, spec.straps, style.drop)
+    if local is None:
+        sheet = _mesh(frame, shape, placement, style.drop)
+        straps = _straps(frame, shape, placement, spec.straps, style.drop)
+    else:
+        sheet = _mesh_sheet(frame, local, shape, placement, style.drop)
+        straps = _straps(frame, shape, placement, spec.straps, style.drop, sheet)
+    outline = _outline(sheet)
 
     # Work in the region the mask, its loops and its soft edges can reach.
     span = max(float(np.ptp(outline[:, 0])), float(np.ptp(outline[:, 1])), 4.0)
@@ -455,14 +617,14 @@ def render_mask(image: np.ndarray, landmarks: np.ndarray, kind: str = "surgical"
     if x1 - x0 < 2 or y1 - y0 < 2:
         return out
     corner, size = np.array([x0, y0], np.float64), (int(y1 - y0), int(x1 - x0))
-    coords = _mesh_coords(mesh - corner, size)
+    coords = _mesh_coords(sheet - corner, size)
     if coords is None:
         return out
     alpha, loop_alpha = _coverage(outline - corner, [piece - corner for piece in straps], size, span)
 
     # Fabric colour and relief warped onto the face, lit like it: the face's light, a vertical gradient (the
     # part under the chin faces down) and the sheet turning away at the sides.
-    tex_rgb, tex_relief = _texture(spec, style, _texture_size(mesh), rng)
+    tex_rgb, tex_relief = _texture(spec, style, _texture_size(sheet), rng)
     th, tw = tex_relief.shape
     map_x, map_y = coords[..., 0] * (tw - 1), coords[..., 1] * (th - 1)
     rgb = cv2.remap(tex_rgb, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)

@@ -4,7 +4,8 @@ The exported graph takes ``images``, uint8 ``[B, H, W, 3]`` entries exactly as :
 produces them at the backbone's input size (dynamic batch), and returns ``probs``, float32 ``[B, 18]`` — what
 :class:`maskcls.inference.predictor.Predictor` computes — optionally followed by the head's raw outputs. Beside
 ``model.onnx`` lies ``model.json``: everything a runtime needs without the run folder (preprocessing, crop, class
-names, age thresholds, the run's config) and the sha256 of the ``best.pt`` it came from.
+names, age thresholds, the run's config) and the sha256 of the ``best.pt`` it came from. ``crop`` and
+``background`` tell how a photo becomes an entry; the ONNX engine reads them from the config it carries.
 
 The graph is written with the TorchScript-based exporter (``dynamo=False``): it needs nothing beyond torch and
 ``onnx``, while the ``torch.export``-based one also needs ``onnxscript``.
@@ -187,6 +188,7 @@ def export_metadata(run_folder: Path, module: ExportModule, cfg: "Config", opset
         "outputs": module.output_names(),
         "preprocess": asdict(module.preprocess),
         "crop": cfg.train.crop,
+        "background": cfg.train.background,
         "class_names": class_names(cfg.data.bands()),
         "age_thresholds": list(cfg.data.age_thresholds),
         "opset": opset,

@@ -319,6 +319,9 @@ def _check_name(name: str) -> None:
     """Raise a :class:`MaskclsError` naming close matches when timm does not know ``name``."""
     import timm
 
+    from maskcls.models import baseline_cnn
+
+    baseline_cnn.register()
     if timm.is_model(name):
         return
     close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.6)

@@ -1,10 +1,10 @@
 """A preprocessed-image cache, so that epochs after the first never decode a JPEG again.
 
-Every photo is decoded once, cropped and resized to one fixed size and stored in a uint8 array
-``[N, H, W, 3]``. On disk the array is a raw file ``<cache_dir>/<key>.u8`` that is memory-mapped, with a
-``<key>.json`` sidecar (settings, count, shape, unreadable photos, photos without a face for ``crop=face``,
-creation time). The key is a sha256 of the settings and of every source file's resolved path, size and
-modification time, so changing a setting or touching a photo gives a new key and a fresh build.
+Every photo is decoded once, optionally freed of its background, cropped and resized to one fixed size and
+stored in a uint8 array ``[N, H, W, 3]``. On disk the array is a raw file ``<cache_dir>/<key>.u8`` that is
+memory-mapped, with a ``<key>.json`` sidecar (settings, count, shape, unreadable photos, photos without a face
+for ``crop=face``, creation time). The key is a sha256 of the settings and of every source file's resolved path,
+size and modification time, so changing a setting or touching a photo gives a new key and a fresh build.
 
 The array is built into a temp file and renamed into place, and the sidecar is written last (atomically):
 a build that was interrupted leaves no sidecar and is never reused.
@@ -31,11 +31,13 @@ import numpy as np
 
 from maskcls.data.images import ImageReadError, load_rgb, to_rgb
 from maskcls.faces.detect import DETECTORS, PICK_POLICIES, create_detector, face_crop_box, pick_face
+from maskcls.faces.segment import BACKGROUNDS, SEGMENTATION_TAG
 from maskcls.fileio import atomic_write
 from maskcls.progress import track
 
 if TYPE_CHECKING:
     from maskcls.config import TrainConfig
+    from maskcls.faces.detect import Face
     from maskcls.models.backbones import Preprocess
 
 #: Bumped whenever the preprocessing changes, so old caches are not reused.
@@ -66,6 +68,9 @@ class CacheSpec:
         face_margin: context around the face for ``crop=face``, as a fraction of its size on each side.
         face_detector: the detector for ``crop=face`` (``retinaface``, ``mtcnn`` or ``haar``).
         face_pick: which face of several for ``crop=face``: ``largest`` or ``central``.
+        background: ``keep``, or ``remove``/``blur`` the background of the whole photo (see
+            :func:`~maskcls.faces.segment.replace_background`) before it is cropped; a photo in which no person is
+            found keeps its background.
     """
 
     size: tuple[int, int]
@@ -74,6 +79,7 @@ class CacheSpec:
     face_margin: float = 0.4
     face_detector: str = "retinaface"
     face_pick: str = "largest"
+    background: str = "keep"
 
     def __post_init__(self) -> None:
         height, width = self.size
@@ -89,6 +95,8 @@ class CacheSpec:
             raise ValueError(f"unknown face detector {self.face_detector!r} (expected one of {tuple(DETECTORS)})")
         if self.face_pick not in PICK_POLICIES:
             raise ValueError(f"unknown face pick {self.face_pick!r} (expected one of {PICK_POLICIES})")
+        if self.background not in BACKGROUNDS:
+            raise ValueError(f"unknown background {self.background!r} (expected one of {BACKGROUNDS})")
 
     @classmethod
     def from_config(cls, train_cfg: "TrainConfig", preprocess: "Preprocess") -> "CacheSpec":
@@ -96,17 +104,21 @@ class CacheSpec:
         the ``train`` section (shared by training and prediction, so both crop alike)."""
         return cls(size=tuple(preprocess.size), interpolation=preprocess.interpolation, crop=train_cfg.crop,
                    face_margin=train_cfg.face_margin, face_detector=train_cfg.face_detector,
-                   face_pick=train_cfg.face_pick)
+                   face_pick=train_cfg.face_pick, background=train_cfg.background)
 
     def key(self) -> str:
         """A stable string of every setting (and the format version).
 
-        The face settings are part of it only for ``crop=face``, so the keys of other crops never change.
+        The face settings are part of it only for ``crop=face``, and the background (with the segmentation's
+        version and the detector that guards it) only when it is not kept, so the keys of earlier settings never
+        change.
         """
         height, width = self.size
         key = f"v{FORMAT_VERSION}:size={height}x{width}:interpolation={self.interpolation}:crop={self.crop}"
         if self.crop == "face":
             key += f":face={self.face_detector},{self.face_pick},margin={float(self.face_margin)!r}"
+        if self.background != "keep":
+            key += f":background={self.background},{SEGMENTATION_TAG},guard={self.face_detector}"
         return key
 
     @property
@@ -152,21 +164,39 @@ def load_image_info(path: str | Path, spec: CacheSpec) -> tuple[np.ndarray, bool
     image = _decode(Path(path), spec)
     height, width = spec.size
     box, fell_back = _crop_box(image.size, spec), False
+    # The face is found in the photo as it is (detectors are trained on backdrops); it also guards the background.
+    face = _face(image, spec) if spec.crop == "face" or spec.background != "keep" else None
     if spec.crop == "face":
-        face_box = _face_box(image, spec)
-        box, fell_back = face_box or box, face_box is None
+        box, fell_back = (box, True) if face is None else (face_crop_box(face, image.size, spec.face_margin,
+                                                                          width / height), False)
+    image = with_background(image, spec, face)
     resized = image.resize((width, height), _resampling(spec.interpolation), box=box)
     return np.asarray(resized, dtype=np.uint8), fell_back
 
 
-def _face_box(image, spec: CacheSpec) -> tuple[float, float, float, float] | None:
-    """The crop around the picked face of a decoded photo, or ``None`` when it has no face."""
+def with_background(image, spec: CacheSpec, face: "Face | None" = None):
+    """A decoded photo (PIL, RGB) with its background kept, removed or blurred as ``spec`` says.
+
+    ``face`` (the picked face, if any) guards it: a photo whose segmentation leaves that face out keeps its
+    background (see :func:`~maskcls.faces.segment.replace_background`).
+
+    Raises:
+        MaskclsError: for ``remove``/``blur`` when mediapipe is not installed.
+    """
+    if spec.background == "keep":
+        return image
+    from PIL import Image
+
+    from maskcls.faces.segment import replace_background
+
+    pixels = np.asarray(image, dtype=np.uint8)
+    return Image.fromarray(replace_background(pixels, spec.background, face_box=face and face.box)[0])
+
+
+def _face(image, spec: CacheSpec) -> "Face | None":
+    """The picked face of a decoded photo (``spec``'s detector and policy), or ``None`` when it has none."""
     faces = create_detector(spec.face_detector).detect(np.asarray(image, dtype=np.uint8))
-    face = pick_face(faces, image.size, spec.face_pick)
-    if face is None:
-        return None
-    height, width = spec.size
-    return face_crop_box(face, image.size, spec.face_margin, width / height)
+    return pick_face(faces, image.size, spec.face_pick)
 
 
 def _decode(path: Path, spec: CacheSpec):

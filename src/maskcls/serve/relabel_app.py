@@ -1,0 +1,96 @@
+"""The HTTP side of ``maskcls relabel``: a page to review people and a JSON API over
+:class:`maskcls.serve.relabel.RelabelData`.
+
+Routes: ``/`` (the page: photos side by side, keyboard shortcuts), ``GET /api/info``, ``GET /api/people``
+(``order=folder|disagreement``, ``limit``, ``id``), ``POST /api/corrections`` (``{"id", "field", "value"}`` →
+one row of the relabel CSV) and ``GET /photos/<path inside ROOT>``. Photo paths that are absolute or climb with
+``..`` (also percent-encoded) answer 400; files outside ROOT (a symlink leading out) or that are no photo, 404.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Sequence
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from maskcls import __version__
+from maskcls.errors import MaskclsError
+from maskcls.serve.relabel import BadCorrection, NotFound, PathRefused, RelabelData, safe_photo
+
+PAGES = Path(__file__).with_name("pages")
+STATUS = {PathRefused: 400, NotFound: 404, BadCorrection: 422}
+
+
+class CorrectionIn(BaseModel):
+    """One correction to save."""
+
+    id: str = Field(min_length=1, description="the person id as in train.csv")
+    field: Literal["gender", "age", "swap_incorrect_normal", "drop"]
+    value: bool | int | str = Field(description="male/female, an age, or true/false")
+    note: str = Field("relabel tool", max_length=200)
+
+
+class CorrectionOut(BaseModel):
+    """The row saved in the corrections CSV."""
+
+    id: str
+    field: str
+    value: str
+    csv: str
+
+
+def create_relabel_app(root: str | Path, corrections_csv: str | Path, oof_run: str | Path | None = None,
+                       relabel: Sequence[str | Path] = ("default",)) -> FastAPI:
+    """The app of ``maskcls relabel``, with the people of ``root`` already read.
+
+    Args:
+        root: competition root (holding ``train/``) or its train folder; photos are served from inside it only.
+        corrections_csv: where corrections are saved (the relabel CSV format).
+        oof_run: a k-fold run whose out-of-fold predictions rank the most disagreeing people.
+        relabel: corrections files applied before ``corrections_csv``.
+
+    Raises:
+        MaskclsError: as :class:`RelabelData`.
+    """
+    data = RelabelData(root, corrections_csv, oof_run, relabel)
+    root_path = Path(root)
+    app = FastAPI(title="maskcls relabel", version=__version__,
+                  description="Review people's labels and save corrections to a relabel CSV.")
+    app.state.data = data
+    app.mount("/static", StaticFiles(directory=PAGES), name="static")
+
+    @app.exception_handler(MaskclsError)
+    async def expected_error(_request: Request, exc: MaskclsError) -> JSONResponse:
+        status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(PAGES / "relabel.html")
+
+    @app.get("/api/info", summary="What the tool works on")
+    def info() -> dict:
+        people = data.dataset.people()
+        return {"root": str(root_path), "csv": str(data.csv), "people": len(people),
+                "photos": len(data.dataset.records), "oof_run": data.oof.run if data.oof else None,
+                "age_bands": list(data.bands.names())}
+
+    @app.get("/api/people", summary="People with their photos, labels, corrections and the model's disagreement")
+    def people(order: Literal["folder", "disagreement"] = "folder", limit: int | None = Query(None, ge=1),
+               id: str | None = None) -> list[dict]:
+        return data.people(order, limit, id)
+
+    @app.post("/api/corrections", response_model=CorrectionOut, summary="Save one correction to the CSV")
+    def correct(correction: CorrectionIn) -> CorrectionOut:
+        saved = data.save(correction.id, correction.field, correction.value, correction.note)
+        return CorrectionOut(id=saved.id, field=saved.field, value=saved.value, csv=str(data.csv))
+
+    @app.get("/photos/{path:path}", summary="A photo inside ROOT")
+    def photo(path: str) -> FileResponse:
+        return FileResponse(safe_photo(root_path, path))
+
+    return app
