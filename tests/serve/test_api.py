@@ -118,6 +118,10 @@ def test_health_model_and_docs(api):
     assert model["metrics"]["macro_f1"] == 0.25 and model["metrics"]["epoch"] == 2  # the best row of metrics.csv
     docs = requests.get(f"{api}/docs", timeout=10)
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    assert "cdn" not in docs.text and "http" not in docs.text.replace(api, "")  # works offline
+    for asset in ("/swagger/swagger-ui-bundle.js", "/swagger/swagger-ui.css"):
+        assert asset in docs.text
+        assert requests.get(f"{api}{asset}", timeout=10).status_code == 200
     spec = requests.get(f"{api}/openapi.json", timeout=10).json()
     body = spec["paths"]["/v1/classify"]["post"]["requestBody"]["content"]
     assert {"multipart/form-data", "image/jpeg", "image/png", "image/webp"} <= set(body)

@@ -106,6 +106,21 @@ class Service:
                                 milliseconds=round(1000 * (time.perf_counter() - started), 2))
 
 
+def add_offline_docs(app: FastAPI) -> None:
+    """Swagger UI at ``/docs`` from the assets of the installed ``swagger-ui-bundle``: FastAPI's default page
+    loads them from a CDN and stays blank on an offline machine."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/swagger", StaticFiles(directory=str(swagger_ui_path)), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> object:
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} API",
+                                   swagger_js_url="/swagger/swagger-ui-bundle.js",
+                                   swagger_css_url="/swagger/swagger-ui.css", swagger_favicon_url="data:,")
+
+
 def create_app(model_path: str | Path, *, max_upload_mb: float = 10, detector: str | None = None) -> FastAPI:
     """The app of ``maskcls serve``, with the model and detector already loaded.
 
@@ -119,10 +134,11 @@ def create_app(model_path: str | Path, *, max_upload_mb: float = 10, detector: s
         MaskclsError: as :meth:`Service.load`.
     """
     service = Service.load(model_path, detector, max_upload_mb)
-    app = FastAPI(title="maskcls", version=__version__,
+    app = FastAPI(title="maskcls", version=__version__, docs_url=None, redoc_url=None,
                   description="Mask status × gender × age band of every face in a photo.")
     app.state.service = service
     app.mount("/static", StaticFiles(directory=PAGES), name="static")
+    add_offline_docs(app)
 
     @app.exception_handler(MaskclsError)
     async def expected_error(_request: Request, exc: MaskclsError) -> JSONResponse:
