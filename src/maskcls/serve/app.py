@@ -106,6 +106,26 @@ class Service:
                                 milliseconds=round(1000 * (time.perf_counter() - started), 2))
 
 
+def page_app(title: str, description: str, page: str, status: dict[type, int]) -> FastAPI:
+    """An app serving ``pages/`` under ``/static`` and ``page`` at ``/``, with offline docs, whose
+    :class:`MaskclsError` answers are ``{"detail": message}`` with the status of the error's type in ``status``
+    (400 for others)."""
+    app = FastAPI(title=title, version=__version__, docs_url=None, redoc_url=None, description=description)
+    app.mount("/static", StaticFiles(directory=PAGES), name="static")
+    add_offline_docs(app)
+
+    @app.exception_handler(MaskclsError)
+    async def expected_error(_request: Request, exc: MaskclsError) -> JSONResponse:
+        code = next((code for kind, code in status.items() if isinstance(exc, kind)), 400)
+        return JSONResponse({"detail": str(exc)}, status_code=code)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(PAGES / page)
+
+    return app
+
+
 def add_offline_docs(app: FastAPI) -> None:
     """Swagger UI at ``/docs`` from the assets of the installed ``swagger-ui-bundle``: FastAPI's default page
     loads them from a CDN and stays blank on an offline machine."""
@@ -134,20 +154,8 @@ def create_app(model_path: str | Path, *, max_upload_mb: float = 10, detector: s
         MaskclsError: as :meth:`Service.load`.
     """
     service = Service.load(model_path, detector, max_upload_mb)
-    app = FastAPI(title="maskcls", version=__version__, docs_url=None, redoc_url=None,
-                  description="Mask status × gender × age band of every face in a photo.")
+    app = page_app("maskcls", "Mask status × gender × age band of every face in a photo.", "index.html", STATUS)
     app.state.service = service
-    app.mount("/static", StaticFiles(directory=PAGES), name="static")
-    add_offline_docs(app)
-
-    @app.exception_handler(MaskclsError)
-    async def expected_error(_request: Request, exc: MaskclsError) -> JSONResponse:
-        status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
-        return JSONResponse({"detail": str(exc)}, status_code=status)
-
-    @app.get("/", include_in_schema=False)
-    def page() -> FileResponse:
-        return FileResponse(PAGES / "index.html")
 
     @app.get("/healthz", response_model=Health, summary="The service is up with its model loaded")
     def healthz() -> Health:

@@ -12,16 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Sequence
 
-from fastapi import FastAPI, Query, Request
-from fastapi.responses import FileResponse, JSONResponse
-from fastapi.staticfiles import StaticFiles
+from fastapi import FastAPI, Query
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from maskcls import __version__
-from maskcls.errors import MaskclsError
+from maskcls.serve.app import page_app
 from maskcls.serve.relabel import BadCorrection, NotFound, PathRefused, RelabelData, safe_photo
 
-PAGES = Path(__file__).with_name("pages")
 STATUS = {PathRefused: 400, NotFound: 404, BadCorrection: 422}
 
 
@@ -58,19 +55,9 @@ def create_relabel_app(root: str | Path, corrections_csv: str | Path, oof_run: s
     """
     data = RelabelData(root, corrections_csv, oof_run, relabel)
     root_path = Path(root)
-    app = FastAPI(title="maskcls relabel", version=__version__,
-                  description="Review people's labels and save corrections to a relabel CSV.")
+    app = page_app("maskcls relabel", "Review people's labels and save corrections to a relabel CSV.",
+                   "relabel.html", STATUS)
     app.state.data = data
-    app.mount("/static", StaticFiles(directory=PAGES), name="static")
-
-    @app.exception_handler(MaskclsError)
-    async def expected_error(_request: Request, exc: MaskclsError) -> JSONResponse:
-        status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 400)
-        return JSONResponse({"detail": str(exc)}, status_code=status)
-
-    @app.get("/", include_in_schema=False)
-    def page() -> FileResponse:
-        return FileResponse(PAGES / "relabel.html")
 
     @app.get("/api/info", summary="What the tool works on")
     def info() -> dict:
