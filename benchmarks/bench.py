@@ -393,7 +393,7 @@ def render(results: dict) -> str:
         d = results["data"]
         lines += ["## Quality", "",
                   f"Public set from `../shared/data/utkface` with synthesized masks (`maskcls data build-public`): "
-                  f"{d['train_photos']:,} training photos; every row is scored on the same {d['eval_photos']:,} photos "
+                  f"{d['train_photos']:,} photos in `train/` (each row holds a fifth out for validation: people, photos for row 2); every row is scored on the same {d['eval_photos']:,} photos "
                   f"of people no row trained on (18-class macro F1, the official metric), and on {d['crowd_crops']:,} "
                   "real crowd face crops from `../shared/data/facemask` (mask-status macro F1 over 3 states).", "",
                   "| row | macro F1 | accuracy | mask F1 | gender F1 | age F1 | crowd mask F1 | training min | peak MB |",
@@ -443,7 +443,8 @@ def render(results: dict) -> str:
     if inf:
         engines = list(dict.fromkeys(r["engine"] for r in inf["results"]))
         height, width = inf["input"]
-        lines += [f"### Inference (images/s, {inf['model']}, {width}×{height}, {inf['threads']} threads)", "",
+        model = re.sub(r"\S*/runs/", "runs/", inf["model"])  # the run's name, not this machine's path
+        lines += [f"### Inference (images/s, {model}, {width}×{height}, {inf['threads']} threads)", "",
                   "| batch | " + " | ".join(engines) + " | ONNX Runtime ÷ best eager |",
                   "| --- |" + " --- |" * (len(engines) + 1)]
         for batch, ratio in inf["ratio_ort_vs_best_eager"].items():

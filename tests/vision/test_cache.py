@@ -12,6 +12,20 @@ import maskcls.vision.cache as cache_module
 from maskcls.data.images import load_rgb
 from maskcls.vision.cache import CacheSpec, ImageCache, cache_key, default_cache_dir
 
+
+@pytest.fixture
+def draft_sizes(monkeypatch) -> list:
+    """The sizes every JPEG draft decode asks for, recorded while the test runs."""
+    requested = []
+    original = JpegImageFile.draft
+
+    def spy(self, mode, size):
+        requested.append(size)
+        return original(self, mode, size)
+
+    monkeypatch.setattr(JpegImageFile, "draft", spy)
+    return requested
+
 SPEC = CacheSpec(size=(16, 12))
 
 
@@ -178,20 +192,12 @@ def test_pickling_maps_the_file_instead_of_copying_it(photos, tmp_path):
     assert np.array_equal(restored.array, cache.array) and restored.errors == cache.errors
 
 
-def test_big_jpegs_decode_at_reduced_scale_close_to_full_decode(tmp_path, monkeypatch):
+def test_big_jpegs_decode_at_reduced_scale_close_to_full_decode(tmp_path, draft_sizes):
     path = tmp_path / "big.jpg"
     gradient(640, 480).save(path, quality=95)
-    requested = []
-    original = JpegImageFile.draft
-
-    def spy(self, mode, size):
-        requested.append(size)
-        return original(self, mode, size)
-
-    monkeypatch.setattr(JpegImageFile, "draft", spy)
     spec = CacheSpec(size=(32, 32))
     cache = ImageCache.open([path], spec, None)
-    assert requested == [(43, 32)]  # covers the 32-pixel target on the short side: decoded at 1/8 (80×60)
+    assert draft_sizes == [(43, 32)]  # covers the 32-pixel target on the short side: decoded at 1/8 (80×60)
     assert np.abs(cache[0].astype(int) - reference(path, spec)).mean() < 2
 
 
@@ -283,20 +289,12 @@ def test_sidecars_from_before_face_crops_still_reuse(photos, tmp_path, decodes):
     assert again.reused and not decodes and again.fallbacks == []
 
 
-def test_face_crop_decodes_a_big_jpeg_at_full_scale(astronaut_jpeg, tmp_path, monkeypatch):
+def test_face_crop_decodes_a_big_jpeg_at_full_scale(astronaut_jpeg, tmp_path, draft_sizes):
     big = tmp_path / "big.jpg"
     Image.open(astronaut_jpeg).resize((1024, 1024)).save(big, quality=95)
-    requested = []
-    original = JpegImageFile.draft
-
-    def spy(self, mode, size):
-        requested.append(size)
-        return original(self, mode, size)
-
-    monkeypatch.setattr(JpegImageFile, "draft", spy)
     spec = CacheSpec(size=(32, 32), crop="face")
     entry, fell_back = cache_module.load_image_info(big, spec)
-    assert requested == [] and not fell_back  # a 1/8 draft would leave the face about 24 pixels wide
+    assert draft_sizes == [] and not fell_back  # a 1/8 draft would leave the face about 24 pixels wide
     assert np.abs(entry.astype(int) - reference(big, spec, face_box(big, spec))).max() <= 1
 
 
