@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -290,6 +291,7 @@ def speed(bench: Bench) -> None:
     """Training throughput on 384×512 JPEGs: the plain loop, then the engine with each speed feature on in turn."""
     root = bench.work / f"speed-{bench.scale.speed_people}"
     if not (root / "train" / "train.csv").is_file():
+        shutil.rmtree(root, ignore_errors=True)  # left half-written by an interrupted run; the bench's own folder
         bench.run([*MASKCLS, "data", "synthetic", root, "--people", bench.scale.speed_people],
                   "synthetic 384×512 photos for the speed runs")
     rows = []
