@@ -389,7 +389,7 @@ def machine() -> dict:
 def render(results: dict) -> str:
     """RESULTS.md from the figures."""
     m = results["machine"]
-    lines = ["# Benchmarks", "",
+    lines = ["## `make bench`: quality, speed, inference", "",
              f"Measured by `{results['command']}` on {m['date']} ({results['mode']} mode, {results['minutes']:.0f} min "
              f"in all): {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, no GPU; Python {m['python']}, "
              f"torch {m['torch']} ({m['torch_threads']} threads), timm {m['timm']}, onnxruntime {m['onnxruntime']}.",
@@ -494,11 +494,12 @@ def main(argv: list[str] | None = None) -> int:
     if "inference" in sections:
         inference(bench)
     from maskcls.fileio import write_text
+    from results_io import record_section
 
     bench.results.update(machine=machine(), mode=mode, minutes=(time.perf_counter() - start) / 60,
                          command="make bench" + (" QUICK=1" if args.quick else ""))
     write_text(bench.work / f"bench-{stamp}.json", json.dumps(bench.results, indent=1, default=str))
-    write_text(args.out, render(bench.results) + "\n")
+    record_section("main", bench.results, render(bench.results), md_path=args.out)
     bench.say(f"written {args.out} ({bench.results['minutes']:.1f} min)")
     return 0
 
