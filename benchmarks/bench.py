@@ -169,7 +169,7 @@ def score_runs(runs: list[Path], root: Path, crowd: Path) -> dict:
     """18-class and task scores on the eval people, and mask F1 on the crowd crops, of a soft-vote ensemble."""
     from maskcls.data.layout import scan_eval
     from maskcls.inference.batch import predict_members
-    from maskcls.inference.engine import load_members
+    from maskcls.inference.loading import load_members
     from maskcls.inference.ensemble import Ensemble
     from maskcls.inference.evaluate import mask_marginal, read_crop_labels, score_masks
     from maskcls.metrics import read_answers, score_labels

@@ -58,9 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def build_module(args: argparse.Namespace) -> tuple[ExportModule, str]:
     """The wrapped module to time, and a description of it."""
     if args.run is not None:
-        from maskcls.inference.export import load_run_model
+        from maskcls.runs import RunFolder
 
-        model, cfg = load_run_model(args.run)
+        model, cfg = RunFolder(args.run).require_run().load_model("cpu")
         return ExportModule(model, cfg.data.age_thresholds), f"run {args.run} ({cfg.model.backbone})"
     from maskcls.config import ModelConfig
     from maskcls.models.backbones import OFFLINE_WEIGHTS

@@ -17,7 +17,7 @@ def make_run(folder: Path, *overrides: str) -> Path:
     import torch
 
     from maskcls.config import dump_config, load_config
-    from maskcls.engine.checkpoint import save_checkpoint
+    from maskcls.runs import save_checkpoint
     from maskcls.fileio import write_text
     from maskcls.models.classifier import build_classifier
 

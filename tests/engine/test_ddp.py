@@ -22,7 +22,7 @@ from torch.utils.data import DistributedSampler, RandomSampler, WeightedRandomSa
 
 from maskcls.config import load_config
 from maskcls.data.synthetic import make_synthetic
-from maskcls.engine.checkpoint import load_checkpoint
+from maskcls.runs import load_checkpoint
 from maskcls.engine.distributed import DistributedWeightedSampler, World, merge_shards, shard_positions
 from maskcls.engine.run import TRACE_ENV, train
 from maskcls.metrics import score_labels

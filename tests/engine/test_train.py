@@ -9,9 +9,10 @@ import torch
 from maskcls.config import load_config
 from maskcls.data.synthetic import make_synthetic
 from maskcls.engine import run as run_module
-from maskcls.engine.checkpoint import load_checkpoint
+from maskcls.runs import load_checkpoint
 from maskcls.engine.kfold import train_kfold
 from maskcls.engine.run import resume, train
+from maskcls.inference.batch import predict_paths
 from maskcls.inference.predictor import Predictor
 from maskcls.inference.submission import write_submission
 from maskcls.metrics import score_files
@@ -105,7 +106,7 @@ def test_predict_writes_a_submission_that_scores(data_root, tmp_path):
     from maskcls.data.layout import scan_eval
 
     evalset = scan_eval(data_root)
-    probs, bad = predictor.predict_paths(evalset.paths, batch_size=8)
+    probs, bad = predict_paths(predictor, evalset.paths, batch_size=8)
     assert not bad and probs.shape == (len(evalset.paths), 18)
     assert np.allclose(probs.sum(1), 1, atol=1e-5)
     out = write_submission(tmp_path / "sub.csv", evalset.image_ids, probs.argmax(1), probs)

@@ -10,19 +10,16 @@ import pytest
 import torch
 
 from maskcls.config import ModelConfig, load_config
-from maskcls.engine.checkpoint import load_checkpoint, save_checkpoint
+from maskcls.runs import load_checkpoint, save_checkpoint
 from maskcls.engine.run import train
 from maskcls.errors import MaskclsError
-from maskcls.inference.export import (
-    ExportModule,
-    export_onnx,
-    load_run_model,
-    onnx_bytes,
-    parity_images,
-    torch_probs,
-)
+from maskcls.inference.batch import predict_paths
+from maskcls.inference.export import ExportModule, export_onnx, onnx_bytes
+from maskcls.inference.loading import load_onnx
 from maskcls.inference.onnx_engine import OnnxEngine, make_session
+from maskcls.inference.parity import parity_images, torch_probs
 from maskcls.inference.predictor import Predictor
+from maskcls.runs import RunFolder
 from maskcls.models.classifier import build_classifier
 from maskcls.vision.cache import CacheSpec, load_image
 
@@ -51,7 +48,7 @@ def test_onnx_runtime_matches_pytorch_for_batches_of_1_and_5(runs, head):
     path = export_onnx(folder)
     assert path == folder / "export" / "model.onnx"
     engine = OnnxEngine.from_file(path)
-    model, cfg = load_run_model(folder)
+    model, cfg = RunFolder(folder).load_model("cpu")
     images, what = parity_images(folder, engine.preprocess, cfg.train.crop, count=5)
     assert images.shape == (5, 32, 32, 3) and what == "5 validation photos"
     assert np.ptp(torch_probs(model, cfg, images), axis=0).max() > 0.1  # clearly different outputs per photo
@@ -65,16 +62,16 @@ def test_onnx_runtime_matches_pytorch_for_batches_of_1_and_5(runs, head):
 
 def test_engine_matches_the_predictor_on_photo_files(runs, data_root):
     folder = runs["multitask"]
-    engine = OnnxEngine.from_run(folder)  # exports on first use
+    engine = load_onnx(folder)  # exports on first use
     assert (folder / "export" / "model.json").is_file()
     paths = sorted((data_root / "eval" / "images").iterdir())[:6]
-    expected, bad = Predictor.from_run(folder, device="cpu").predict_paths(paths, batch_size=4)
+    expected, bad = predict_paths(Predictor.from_run(folder, device="cpu"), paths, batch_size=4)
     assert not bad
     spec = CacheSpec(engine.preprocess.size, engine.preprocess.interpolation, engine.cfg.train.crop)
     got = engine.probs(np.stack([load_image(p, spec) for p in paths]))
     assert np.abs(got - expected).max() < 1e-4
     assert engine.name == folder.name and engine.cfg == load_config(folder / "config.yaml")
-    from maskcls.inference.engine import Engine
+    from maskcls.inference.contract import Engine
 
     assert isinstance(engine, Engine)  # the contract shared with the torch engine
 
@@ -101,7 +98,7 @@ def test_raw_outputs_follow_the_probabilities(runs):
     assert [o.name for o in session.get_outputs()] == ["probs", "mask", "gender", "age"]
     images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     probs, mask, gender, age = session.run(None, {"images": images})
-    model, cfg = load_run_model(folder)
+    model, cfg = RunFolder(folder).load_model("cpu")
     mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (model.preprocess.mean, model.preprocess.std))
     with torch.inference_mode():
         eager = model((torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255 - mean) / std)
@@ -139,7 +136,7 @@ def test_export_never_overwrites_and_stale_exports_are_refused(runs, tmp_path):
     shutil.copytree(folder, stale, ignore=shutil.ignore_patterns("tb"))
     save_checkpoint(stale / "best.pt", state)
     with pytest.raises(MaskclsError, match="earlier best.pt"):
-        OnnxEngine.from_run(stale)
+        load_onnx(stale)
 
 
 def test_bad_run_folders_are_named(runs, tmp_path):
@@ -155,12 +152,12 @@ def test_bad_run_folders_are_named(runs, tmp_path):
     with pytest.raises(MaskclsError, match="k-fold parent.*fold0, fold1"):
         export_onnx(parent)
     with pytest.raises(MaskclsError, match="k-fold parent"):
-        OnnxEngine.from_run(parent)
+        load_onnx(parent)
     with pytest.raises(MaskclsError, match="must end in .onnx"):
         export_onnx(runs["class18"], tmp_path / "model.bin")
     with pytest.raises(MaskclsError, match="opset 12: unsupported"):
         export_onnx(runs["class18"], tmp_path / "model.onnx", opset=12)
-    engine = OnnxEngine.from_run(runs["class18"])
+    engine = load_onnx(runs["class18"])
     with pytest.raises(ValueError, match="expected uint8 images"):
         engine.probs(np.zeros((2, 32, 32, 3), dtype=np.float32))
 

@@ -13,8 +13,9 @@ from maskcls.config import load_config
 from maskcls.engine.kfold import train_kfold
 from maskcls.engine.run import train
 from maskcls.errors import MaskclsError
-from maskcls.inference.batch import predict_members
-from maskcls.inference.engine import Engine, load_engine, load_members
+from maskcls.inference.batch import predict_members, predict_paths
+from maskcls.inference.contract import Engine
+from maskcls.inference.loading import load_engine, load_members
 from maskcls.inference.ensemble import Ensemble
 
 
@@ -156,7 +157,7 @@ def test_kfold_runs_expand_and_run_weights_spread_over_folds(runs, data_root):
     assert not np.allclose(probs[1], probs[2])  # the folds are different models
     _, combined = Ensemble(weights=(0.6, 0.4)).combine(probs, groups)
     assert np.allclose(combined, 0.6 * probs[0] + 0.2 * probs[1] + 0.2 * probs[2], atol=1e-6)
-    single, _ = engines[0].predict_paths(paths, batch_size=8)
+    single, _ = predict_paths(engines[0], paths, batch_size=8)
     assert np.allclose(single, probs[0], atol=1e-6)
     with pytest.raises(MaskclsError, match="unknown engine"):
         load_engine(runs["single"], "tensorrt")

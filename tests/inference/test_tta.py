@@ -5,7 +5,7 @@ import pytest
 
 from maskcls.config import Config
 from maskcls.errors import MaskclsError
-from maskcls.inference.tta import Tta, crop_boxes, hflip, tta_probs
+from maskcls.inference.tta import Tta, crop_boxes, hflip, mean_probs
 from maskcls.models.backbones import Preprocess
 
 PRE = Preprocess((32, 32), (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bilinear", 1.0)
@@ -56,9 +56,9 @@ def test_flip_of_a_symmetric_input_changes_nothing_and_of_an_asymmetric_one_aver
     assert np.array_equal(hflip(symmetric), symmetric)
     asymmetric = np.zeros((1, 8, 8, 3), dtype=np.uint8)
     asymmetric[:, :, :4] = 200
-    plain = tta_probs(engine, asymmetric)
+    plain = mean_probs(engine, Tta().views(asymmetric, engine.preprocess.interpolation))
     assert plain[0, 0] == pytest.approx(0.9)
-    flipped = tta_probs(engine, asymmetric, Tta(flip=True))
+    flipped = mean_probs(engine, Tta(flip=True).views(asymmetric, engine.preprocess.interpolation))
     assert flipped[0, 0] == pytest.approx(0.5) and flipped[0, 1] == pytest.approx(0.5)
     assert np.allclose(flipped.sum(1), 1)
 
@@ -76,7 +76,7 @@ def test_flip_of_a_symmetric_input_with_a_real_model(tmp_path):
     rng = np.random.default_rng(0)
     half = rng.integers(0, 256, (4, 32, 16, 3), dtype=np.uint8)
     symmetric = np.concatenate([half, half[:, :, ::-1]], axis=2)
-    plain, flipped = predictor.probs(symmetric), tta_probs(predictor, symmetric, Tta(flip=True))
+    plain, flipped = predictor.probs(symmetric), mean_probs(predictor, Tta(flip=True).views(symmetric, predictor.preprocess.interpolation))
     assert np.allclose(plain, flipped, atol=1e-6)
     asymmetric = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
-    assert not np.allclose(predictor.probs(asymmetric), tta_probs(predictor, asymmetric, Tta(flip=True)), atol=1e-6)
+    assert not np.allclose(predictor.probs(asymmetric), mean_probs(predictor, Tta(flip=True).views(asymmetric, predictor.preprocess.interpolation)), atol=1e-6)

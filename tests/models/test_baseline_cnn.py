@@ -6,7 +6,7 @@ import torch
 
 from maskcls.config import load_config
 from maskcls.data.synthetic import make_synthetic
-from maskcls.engine.checkpoint import load_checkpoint
+from maskcls.runs import load_checkpoint
 from maskcls.engine.run import train
 from maskcls.models import build_classifier, create_backbone
 

@@ -11,7 +11,7 @@ from PIL import Image
 from serve_helpers import encode, make_run
 
 from maskcls.faces.detect import create_detector
-from maskcls.inference.engine import cache_spec
+from maskcls.inference.contract import cache_spec
 from maskcls.serve import classify
 from maskcls.serve.classify import (
     CorruptImage,

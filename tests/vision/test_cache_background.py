@@ -33,7 +33,7 @@ def test_background_is_in_the_key_only_when_not_kept():
 
 
 def test_training_and_both_inference_engines_take_the_background_from_the_config(tmp_path):
-    from maskcls.inference.engine import cache_spec
+    from maskcls.inference.contract import cache_spec
     from maskcls.inference.onnx_engine import OnnxEngine
 
     cfg = load_config(None, ["train.background=remove", "train.crop=face"])

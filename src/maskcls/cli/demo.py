@@ -27,11 +27,12 @@ def demo(
         ["predict", str(folder / "demo"), str(data), "--out", str(folder / "submission.csv")],
         ["score", str(data / "eval_gt.csv"), str(folder / "submission.csv")],
     ]
-    from maskcls.cli import app
+    import click
 
+    root = click.get_current_context().find_root().command  # the whole ``maskcls`` command this demo runs in
     for args in steps:
         console.rule(f"[bold]$ maskcls {' '.join(args)}")
-        app(args=args, prog_name="maskcls", standalone_mode=False)
+        root.main(args=args, prog_name="maskcls", standalone_mode=False)
     console.rule("[bold]done")
     console.print(f"demo folder: {folder}\n  data (synthetic, procedurally drawn): {data}\n"
                   f"  EDA report: {folder / 'eda' / 'report.html'}\n  split file: {folder / 'split.json'}\n"

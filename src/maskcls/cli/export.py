@@ -19,7 +19,8 @@ def export(
     """Export for ONNX Runtime: uint8 [B, H, W, 3] photos in (dynamic batch), 18-class probabilities out."""
     from maskcls.cli.render import console
     from maskcls.errors import MaskclsError
-    from maskcls.inference.export import export_onnx, measure_parity
+    from maskcls.inference.export import export_onnx
+    from maskcls.inference.parity import measure_parity
 
     if fmt != "onnx":
         raise MaskclsError(f"--format {fmt}: unsupported (supported: onnx)")

@@ -25,7 +25,7 @@ def predict(
     """Predict with one run or an ensemble: an eval folder becomes a submission in info.csv order (plus
     <stem>_probs.npy and <stem>_probs.csv for later ensembling); photos get mask / gender / age band printed."""
     from maskcls.cli.render import console, err_console
-    from maskcls.inference.engine import load_members
+    from maskcls.inference.loading import load_members
     from maskcls.inference.ensemble import Ensemble
     from maskcls.inference.targets import is_eval_root, predict_eval, predict_photos
     from maskcls.inference.tta import Tta

@@ -53,12 +53,13 @@ def _train(config: Optional[str], overrides: list[str], runs: Path, kfold: bool,
     from maskcls.engine.kfold import prepare_kfold, train_kfold
     from maskcls.engine.run import resume, train as run_train
     from maskcls.errors import MaskclsError
+    from maskcls.runs import RunFolder
 
     log = lambda message: console.print(message, highlight=False)  # noqa: E731
     try:
         if resume_run is not None:
-            if (resume_run / "kfold.json").is_file():  # finished folds are skipped, a killed one resumes
-                folder = train_kfold(load_config(resume_run / "config.yaml"), parent=resume_run, log=log, folds=folds)
+            if RunFolder(resume_run).is_kfold():  # finished folds are skipped, a killed one resumes
+                folder = train_kfold(RunFolder(resume_run).read_config(), parent=resume_run, log=log, folds=folds)
             elif folds:
                 raise MaskclsError(f"{resume_run}: --fold needs a k-fold run folder (no kfold.json)")
             else:

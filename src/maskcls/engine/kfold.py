@@ -11,41 +11,36 @@ fold to finish does so by itself). Under torchrun every fold is trained by all t
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from maskcls.config import Config, dump_config, load_config
+from maskcls.config import Config
 from maskcls.data.check import load_dataset
 from maskcls.data.splits import Split, make_split
 from maskcls.engine import distributed
-from maskcls.engine.loop import resolve_device
+from maskcls.devices import resolve_device
 from maskcls.engine.run import Log, resume, train
 from maskcls.errors import MaskclsError
-from maskcls.fileio import atomic_write, unique_dir, write_text
+from maskcls.fileio import write_text
 from maskcls.metrics import score_labels
-
-
-def fold_finished(folder: Path) -> bool:
-    """A fold is finished once its summary is written (the last thing a run does)."""
-    return (folder / "report.html").is_file()
+from maskcls.runs import RunFolder, read_prediction_table, write_prediction_rows
 
 
 def prepare_kfold(cfg: Config, runs_root: Path = Path("runs")) -> Path:
     """Make the parent folder of a k-fold run (``config.yaml``, ``split.json``, ``kfold.json``) and return it."""
-    parent = unique_dir(runs_root / cfg.name)
+    parent = RunFolder.create(runs_root / cfg.name)
     if cfg.split.file is None:
         records = load_dataset(cfg.data.root, cfg.data.relabel).records
         split = make_split(records, cfg.split.n_splits, cfg.split.seed, bands=cfg.data.bands())
-        cfg.split.file = split.save(parent / "split.json")
+        cfg.split.file = split.save(parent.split_path)
     cfg.split.kind = "kfold"
     n_splits = Split.load(cfg.split.file).n_splits
-    write_text(parent / "config.yaml", dump_config(cfg))
-    write_text(parent / "kfold.json", json.dumps({"n_splits": n_splits}) + "\n")  # marks a k-fold parent
-    return parent
+    parent.write_config(cfg)
+    parent.write_kfold(n_splits)  # marks a k-fold parent
+    return parent.path
 
 
 def train_kfold(cfg: Config, runs_root: Path = Path("runs"), parent: Path | None = None, log: Log = print,
@@ -67,7 +62,7 @@ def train_kfold(cfg: Config, runs_root: Path = Path("runs"), parent: Path | None
     distributed.setup(resolve_device(cfg.train.device))
     if parent is None:  # rank 0 makes the folder and split, the others read them
         parent = distributed.broadcast_object(prepare_kfold(cfg, runs_root) if main else None)
-    cfg = load_config(parent / "config.yaml")
+    cfg = RunFolder(parent).read_config()
     n_splits = Split.load(cfg.split.file).n_splits
     wanted = range(n_splits) if folds is None else sorted(set(folds))
     missing = [f for f in wanted if not 0 <= f < n_splits]
@@ -75,27 +70,22 @@ def train_kfold(cfg: Config, runs_root: Path = Path("runs"), parent: Path | None
         raise MaskclsError(f"{parent}: fold {missing[0]} does not exist (the split has {n_splits})")
     log = log if main else (lambda _message: None)
     for fold in wanted:
-        folder = parent / f"fold{fold}"
-        if fold_finished(folder):
+        folder = RunFolder(parent).fold(fold)
+        if folder.is_finished():
             log(f"fold {fold}: finished earlier, skipped")
-        elif (folder / "last.pt").is_file():
+        elif folder.has_last():
             log(f"fold {fold}: resuming")
-            resume(folder, log)
+            resume(folder.path, log)
         else:
             log(f"fold {fold}/{n_splits}")
-            train(cfg, folder=folder, fold=fold, log=log)
-    pending = unfinished_folds(parent, n_splits)
+            train(cfg, folder=folder.path, fold=fold, log=log)
+    pending = RunFolder(parent).unfinished_folds(n_splits)
     if pending:
         log(f"folds {', '.join(map(str, pending))} not finished yet: collect with `maskcls kfold-collect {parent}`")
     elif main:
         collect_oof(parent, n_splits, cfg, log)
     distributed.barrier()
     return parent
-
-
-def unfinished_folds(parent: Path, n_splits: int) -> list[int]:
-    """The folds of a k-fold folder without a finished run."""
-    return [fold for fold in range(n_splits) if not fold_finished(parent / f"fold{fold}")]
 
 
 def collect_kfold(parent: Path, log: Log = print) -> dict:
@@ -105,11 +95,11 @@ def collect_kfold(parent: Path, log: Log = print) -> dict:
         MaskclsError: if ``parent`` is not a k-fold folder or a fold is not finished.
     """
     parent = Path(parent)
-    if not (parent / "kfold.json").is_file():
+    if not RunFolder(parent).is_kfold():
         raise MaskclsError(f"{parent}: not a k-fold run folder (no kfold.json)")
-    cfg = load_config(parent / "config.yaml")
+    cfg = RunFolder(parent).read_config()
     n_splits = Split.load(cfg.split.file).n_splits
-    pending = unfinished_folds(parent, n_splits)
+    pending = RunFolder(parent).unfinished_folds(n_splits)
     if pending:
         raise MaskclsError(f"{parent}: fold(s) {', '.join(map(str, pending))} not finished (no report.html)")
     return collect_oof(parent, n_splits, cfg, log)
@@ -117,18 +107,13 @@ def collect_kfold(parent: Path, log: Log = print) -> dict:
 
 def collect_oof(parent: Path, n_splits: int, cfg: Config, log: Log = print) -> dict:
     """Join the folds' validation predictions into ``oof.csv`` and score them."""
-    rows: list[dict] = []
-    for fold in range(n_splits):
-        with open(parent / f"fold{fold}" / "val_predictions.csv", newline="") as handle:
-            rows += [{"fold": fold, **r} for r in csv.DictReader(handle)]
-    with atomic_write(parent / "oof.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    score = score_labels(np.array([int(r["true"]) for r in rows]), np.array([int(r["pred"]) for r in rows]),
+    run = RunFolder(parent)
+    tables = [read_prediction_table(run.fold(fold).val_predictions_path, probs=False) for fold in range(n_splits)]
+    write_prediction_rows(run.oof_path, [{"fold": fold, **r} for fold, t in enumerate(tables) for r in t.rows])
+    score = score_labels(np.concatenate([t.y_true for t in tables]), np.concatenate([t.y_pred for t in tables]),
                          cfg.data.bands())
     summary = {"macro_f1": score.macro_f1, "accuracy": score.accuracy, "task_f1": score.task_f1, "n": score.n}
-    write_text(parent / "oof_metrics.json", json.dumps(summary, indent=1) + "\n")
+    write_text(run.oof_metrics_path, json.dumps(summary, indent=1) + "\n")
     log(f"out-of-fold: macro F1 {score.macro_f1:.4f}  accuracy {score.accuracy:.4f}  "
         + "  ".join(f"{t} {v:.3f}" for t, v in score.task_f1.items()) + f"  ({score.n} photos)")
     return summary

@@ -24,13 +24,6 @@ from maskcls.engine import distributed
 from maskcls.errors import MaskclsError
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when available, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def seed_everything(seed: int, deterministic: bool = False) -> None:
     """Seed Python, NumPy and torch; optionally ask torch for deterministic kernels."""
     import random

@@ -23,17 +23,18 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from maskcls.config import Config, ConfigError, dump_config, load_config
+from maskcls.config import Config, ConfigError, dump_config
 from maskcls.data.check import load_dataset
 from maskcls.data.records import Record
 from maskcls.data.splits import Split, make_holdout, make_split
 from maskcls.engine import distributed
-from maskcls.engine.checkpoint import load_checkpoint, save_checkpoint
-from maskcls.engine.loop import EpochStats, Trainer, resolve_device, seed_everything, tune_backends
+from maskcls.devices import resolve_device
+from maskcls.engine.loop import EpochStats, Trainer, seed_everything, tune_backends
 from maskcls.engine.objective import Objective
 from maskcls.errors import MaskclsError
-from maskcls.fileio import atomic_write, unique_dir, write_text
+from maskcls.fileio import atomic_write, write_text
 from maskcls.metrics import Score, score_labels
+from maskcls.runs import RunFolder, save_checkpoint
 
 Log = Callable[[str], None]
 #: Called by rank 0 after each epoch with the epoch number and its validation score; ``True`` stops the run
@@ -141,6 +142,7 @@ class Run:
     def __init__(self, cfg: Config, folder: Path, fold: int | None, log: Log,
                  on_epoch: EpochHook | None = None) -> None:
         self.cfg, self.folder, self.fold, self.log, self.on_epoch = cfg, folder, fold, log, on_epoch
+        self.run = RunFolder(folder)
         self.world = distributed.world()
         self.device = distributed.setup(resolve_device(cfg.train.device))
         tune_backends(self.device, cfg.train.deterministic)
@@ -149,8 +151,8 @@ class Run:
                               f"{self.world.size} processes")
         self.local_batch = cfg.train.batch_size // self.world.size
         if self.world.main:
-            (folder / "plots").mkdir(parents=True, exist_ok=True)
-        self.metrics = MetricsLog(folder / "metrics.csv")
+            self.run.plots.mkdir(parents=True, exist_ok=True)
+        self.metrics = MetricsLog(self.run.metrics_path)
         self.writers = _loggers(cfg, folder) if self.world.main else []
         self.stopped = False  # set when ``on_epoch`` asked to stop
         self._loaders: dict[str, tuple[Any, int, DataLoader]] = {}
@@ -168,7 +170,7 @@ class Run:
         cfg = self.cfg
         self.data = prepare_data(cfg, self.fold, self.log)
         if self.world.main:
-            self.data.split.save(self.folder / "split.json")
+            self.data.split.save(self.run.split_path)
         seed_everything(cfg.seed, cfg.train.deterministic)
         self.model = build_classifier(cfg.model, tuple(cfg.data.age_thresholds))
         if cfg.train.sync_bn and self.world.distributed:
@@ -214,7 +216,7 @@ class Run:
         readable = len(records) - len(self.cache.errors)
         self.log(f"face crop: {len(fallbacks)} of {readable} photos had no face and were centre-cropped")
         if self.world.main:
-            write_text(self.folder / "face_fallbacks.txt", "".join(f"{records[i].path}\n" for i in fallbacks))
+            write_text(self.run.face_fallbacks_path, "".join(f"{records[i].path}\n" for i in fallbacks))
 
     def cache_dir(self) -> Path | None:
         """Where image and feature caches live; ``None`` keeps them in memory (``train.cache=false``)."""
@@ -373,7 +375,7 @@ class Run:
                 else:
                     bad_epochs += 1
                 self._log_epoch(global_epoch, total_epochs, phase, stats, val_loss, score, improved, self.with_val)
-                self._save(self.folder / "last.pt", {
+                self._save(self.run.last_path, {
                     "model": self.model.state_dict(), "trainer": trainer.state_dict(), "phase": number,
                     "phase_epoch": epoch + 1, "best_score": self.best_score, "best_epoch": self.best_epoch,
                     "bad_epochs": bad_epochs, "fold": self.fold, "config": dump_config(cfg)})
@@ -390,7 +392,7 @@ class Run:
     def _restore_best_head(self) -> None:
         """Fine-tuning continues from the best head, not the last one."""
         distributed.barrier()  # rank 0 has written best.pt
-        best = load_checkpoint(self.folder / "best.pt")
+        best = self.run.load_best()
         self.model.load_state_dict(best["model"])
 
     def _validate(self, trainer: Trainer, val_set) -> tuple[dict[str, np.ndarray], float]:
@@ -500,29 +502,19 @@ class Run:
         if trainer.ema is not None:  # the EMA weights are the ones evaluated, so they are the ones kept
             prefix = "classifier." if on_features else ""  # HeadOnly wraps the classifier
             weights = {**weights, **{k.removeprefix(prefix): v for k, v in trainer.eval_model.state_dict().items()}}
-        self._save(self.folder / "best.pt", {"model": weights, "epoch": epoch, "macro_f1": score.macro_f1,
-                                             "config": dump_config(self.cfg)})
-        write_predictions(self.folder / "val_predictions.csv", [self.data.records[i] for i in self.data.val_idx],
-                          self.val_targets["class18"][self.data.val_idx], probs)
+        self._save(self.run.best_path, {"model": weights, "epoch": epoch, "macro_f1": score.macro_f1,
+                                        "config": dump_config(self.cfg)})
+        self.run.write_val_predictions([self.data.records[i] for i in self.data.val_idx],
+                                       self.val_targets["class18"][self.data.val_idx], probs)
 
     def finish(self) -> None:
-        from maskcls.engine.summary import write_summary
+        from maskcls.engine.summary import write_run_report
 
         for writer in self.writers:
             writer.close()
         if self.world.main:
-            write_summary(self.folder, self.cfg)
+            write_run_report(self.run, self.cfg)
         distributed.barrier()  # the folder is complete for every process
-
-
-def write_predictions(path: Path, records: list[Record], y_true: np.ndarray, probs: np.ndarray) -> None:
-    """Validation predictions: one row a photo with its truth, prediction and the 18 probabilities."""
-    with atomic_write(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["path", "person", "id", "true", "pred", *[f"p{i}" for i in range(probs.shape[1])]])
-        for record, truth, row in zip(records, y_true, probs):
-            writer.writerow([record.path, record.person, record.id, int(truth), int(row.argmax()),
-                             *[f"{p:.6f}" for p in row]])
 
 
 class _ScalarWriter:
@@ -539,7 +531,7 @@ def _loggers(cfg: Config, folder: Path) -> list[_ScalarWriter]:
     if "tensorboard" in cfg.train.loggers:
         from torch.utils.tensorboard import SummaryWriter
 
-        tb = SummaryWriter(str(folder / "tb"))
+        tb = SummaryWriter(str(RunFolder(folder).tb))
         writers.append(_ScalarWriter(lambda e, v: [tb.add_scalar(k, x, e) for k, x in v.items()], tb.close))
     if "mlflow" in cfg.train.loggers:
         mlflow = _optional("mlflow")
@@ -581,8 +573,9 @@ def train(cfg: Config, runs_root: Path = Path("runs"), fold: int | None = None, 
     main = distributed.world().main
     distributed.setup(resolve_device(cfg.train.device))
     if main:
-        folder = unique_dir(folder or runs_root / cfg.name)
-        write_text(folder / "config.yaml", dump_config(cfg))
+        run = RunFolder.create(folder or runs_root / cfg.name)
+        run.write_config(cfg)
+        folder = run.path
     folder = distributed.broadcast_object(folder)  # the others use rank 0's folder, so -N numbering stays unique
     log = log if main else _quiet
     run = Run(cfg, folder, fold, log, on_epoch)
@@ -596,9 +589,9 @@ def train(cfg: Config, runs_root: Path = Path("runs"), fold: int | None = None, 
 def resume(folder: Path, log: Log = print) -> Path:
     """Continue a killed run from its ``last.pt`` in its own folder (same split, fold and settings)."""
     folder = Path(folder)
-    cfg = load_config(folder / "config.yaml")
-    state = load_checkpoint(folder / "last.pt")
-    cfg.split.file = folder / "split.json"  # the people the run started with, even if the data changed
+    cfg = RunFolder(folder).read_config()
+    state = RunFolder(folder).load_last()
+    cfg.split.file = RunFolder(folder).split_path  # the people the run started with, even if the data changed
     log = log if distributed.is_main() else _quiet
     run = Run(cfg, folder, state.get("fold"), log)
     log(f"resuming {folder} at phase {state['phase']} epoch {state['phase_epoch']}")

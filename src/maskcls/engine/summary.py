@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ from maskcls.config import Config, dump_config
 from maskcls.labels import class_names
 from maskcls.metrics import confusion_matrix, score_labels
 from maskcls.report import Page, new_figure, save_figure
+from maskcls.runs import RunFolder, read_prediction_table
 
 
 def plot_curves(rows: list[dict], path: Path) -> Path:
@@ -53,40 +53,34 @@ def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, names: list[str], pat
     return save_figure(figure, path)
 
 
-def read_predictions(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """True and predicted labels from a ``val_predictions.csv``."""
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return np.array([int(r["true"]) for r in rows]), np.array([int(r["pred"]) for r in rows])
+def write_run_report(run: RunFolder, cfg: Config) -> Path | None:
+    """Write ``plots/curves.png``, ``plots/confusion_matrix.png`` and ``report.html`` for a run folder.
 
-
-def write_summary(folder: Path, cfg: Config) -> Path | None:
-    """Write ``plots/curves.png``, ``plots/confusion_matrix.png`` and ``report.html`` for a run folder."""
+    The best epoch shown is the one ``best.pt`` holds (chosen by ``train.monitor``).
+    """
     import pandas as pd
 
-    with open(folder / "metrics.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = run.metrics_rows()
     if not rows:
         return None
     names = class_names(cfg.data.bands())
-    page = Page(f"maskcls run {folder.name}")
-    best = max(rows, key=lambda r: float(r["macro_f1"]))
+    page = Page(f"maskcls run {run.name}")
+    best = run.best_row()
     page.heading("Best epoch")
-    page.table(pd.DataFrame([best]))
+    page.table(pd.DataFrame([best] if best else []))
     if any(r.get("val_in_train") == "1" for r in rows):
         page.paragraph("Some epochs also trained on the validation people (train.train_on_val_epochs): "
                        "their validation scores are not held-out estimates.")
-    page.image(plot_curves(rows, folder / "plots" / "curves.png"), "learning curves")
-    predictions = folder / "val_predictions.csv"
-    if predictions.is_file():
-        y_true, y_pred = read_predictions(predictions)
-        page.image(plot_confusion(y_true, y_pred, names, folder / "plots" / "confusion_matrix.png"),
+    page.image(plot_curves(rows, run.plots / "curves.png"), "learning curves")
+    if run.val_predictions_path.is_file():
+        table = read_prediction_table(run.val_predictions_path, probs=False)
+        page.image(plot_confusion(table.y_true, table.y_pred, names, run.plots / "confusion_matrix.png"),
                    "confusion matrix")
-        score = score_labels(y_true, y_pred, cfg.data.bands())
+        score = score_labels(table.y_true, table.y_pred, cfg.data.bands())
         page.heading("Classification report (best epoch)")
         page.table(pd.DataFrame(score.per_class).round(4))
     page.heading("Epochs")
     page.table(pd.DataFrame(rows))
     page.heading("Configuration")
     page.preformatted(dump_config(cfg))
-    return page.save(folder / "report.html")
+    return page.save(run.report_path)

@@ -17,7 +17,6 @@ tried again first; a trial left RUNNING by a killed process (SIGKILL, power cut)
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import socket
@@ -33,6 +32,7 @@ from maskcls.config import Config, ConfigError, dump_config
 from maskcls.engine.run import Log, train
 from maskcls.errors import MaskclsError
 from maskcls.fileio import write_text
+from maskcls.runs import RunFolder
 
 #: Trials in a row that may fail (diverging loss, an impossible combination) before the sweep gives up.
 MAX_FAILURES_IN_A_ROW = 3
@@ -183,7 +183,7 @@ def run_sweep(cfg: Config, trials: int, name: str | None = None, root: Path = Pa
         for value in param.extremes():
             with_params(cfg, {param.key: value})
     folder.mkdir(parents=True, exist_ok=True)
-    _pin(folder / "config.yaml", dump_config(cfg), "config")
+    _pin(RunFolder(folder).config_path, dump_config(cfg), "config")
     _pin(folder / "space.yaml", yaml.safe_dump(space, sort_keys=False), "search space")
     storage = f"sqlite:///{Path(study_db or folder / 'study.db').resolve()}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -194,7 +194,7 @@ def run_sweep(cfg: Config, trials: int, name: str | None = None, root: Path = Pa
     study = optuna.load_study(study_name=name, storage=storage, pruner=pruner,
                               sampler=optuna.samplers.TPESampler(seed=cfg.seed + len(study.trials)))
     _recover(study, folder, log)
-    from maskcls.engine.sweep_summary import write_summary
+    from maskcls.engine.sweep_summary import write_sweep_summary
 
     failures = 0
     while (done := _finished(study)) < trials:
@@ -202,8 +202,8 @@ def run_sweep(cfg: Config, trials: int, name: str | None = None, root: Path = Pa
             raise MaskclsError(f"{folder}: {failures} trials in a row failed (see trial.json in their folders)")
         state = _run_trial(study, cfg, params, folder, done, trials, log, trial_log)
         failures = failures + 1 if state == "fail" else 0
-        write_summary(study, folder, [p.key for p in params], trials)
-    write_summary(study, folder, [p.key for p in params], trials)
+        write_sweep_summary(study, folder, [p.key for p in params], trials)
+    write_sweep_summary(study, folder, [p.key for p in params], trials)
     log(f"sweep {name}: {_finished(study)} of {trials} trials done; summary in {folder / 'summary.md'}")
     return folder
 
@@ -282,11 +282,11 @@ def _run_trial(study, cfg: Config, params: list[Param], folder: Path, done: int,
 
 
 def _best_epoch(run_folder: Path) -> tuple[float, int, int]:
-    """The best validation macro F1 in a run's ``metrics.csv``, its epoch, and the epochs run."""
-    with open(run_folder / "metrics.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    best = max(rows, key=lambda r: float(r["macro_f1"]))
-    return float(best["macro_f1"]), int(best["epoch"]), len(rows)
+    """The validation macro F1 of the epoch ``best.pt`` holds (chosen by ``train.monitor``), that epoch, and the
+    epochs run."""
+    run = RunFolder(run_folder)
+    best = run.best_row()
+    return float(best["macro_f1"]), int(best["epoch"]), len(run.metrics_rows())
 
 
 def _recover(study, folder: Path, log: Log) -> None:

@@ -38,7 +38,7 @@ def summary_rows(study, keys: Sequence[str]) -> list[dict[str, Any]]:
     return rows
 
 
-def write_summary(study, folder: Path, keys: Sequence[str], wanted: int) -> Path:
+def write_sweep_summary(study, folder: Path, keys: Sequence[str], wanted: int) -> Path:
     """Write ``summary.csv``, ``summary.md`` and ``trials.png`` in ``folder``; return the Markdown file."""
     rows = summary_rows(study, keys)
     columns = ["trial", "state", "macro_f1", "best_epoch", "epochs", "seconds", "retry_of", *keys, "folder"]

@@ -24,9 +24,6 @@ from maskcls.labels import NUM_CLASSES, TASKS, AgeBands, class_names, decode, sp
 from maskcls.metrics import confusion_matrix, per_class, score_labels
 from maskcls.report import Page, new_figure, save_figure
 
-PROB_COLUMNS = [f"p{i}" for i in range(NUM_CLASSES)]
-
-
 @dataclass
 class Predictions:
     """Validation (or out-of-fold) predictions of a run, one row a photo.
@@ -59,25 +56,13 @@ def read_predictions(run: str | Path) -> Predictions:
     Raises:
         MaskclsError: if neither exists, or the file lacks the probability columns.
     """
-    from maskcls.data.layout import read_csv_rows
-    from maskcls.data.records import DataError
+    from maskcls.runs import RunFolder
 
-    run = Path(run)
-    kfold = (run / "oof.csv").is_file() and not (run / "val_predictions.csv").is_file()
-    source = run / ("oof.csv" if kfold else "val_predictions.csv")
-    if not source.is_file():
-        raise MaskclsError(f"{run}: no val_predictions.csv or oof.csv (not a finished run)")
-    try:
-        rows = read_csv_rows(source, ("path", "true", "pred", *PROB_COLUMNS, *(("fold",) if kfold else ())))
-        probs = np.array([[float(r[c]) for c in PROB_COLUMNS] for r in rows], dtype=np.float32).reshape(-1, NUM_CLASSES)
-        y_true = np.array([int(r["true"]) for r in rows], dtype=np.int64)
-        y_pred = np.array([int(r["pred"]) for r in rows], dtype=np.int64)
-    except DataError as exc:
-        raise MaskclsError(f"{exc} (the per-class probabilities p0..p17 are needed)") from None
-    except ValueError as exc:
-        raise MaskclsError(f"{source}: a value is not a number ({exc})") from None
-    members = [run / f"fold{r['fold']}" if kfold else run for r in rows]
-    return Predictions(source, [Path(r["path"]) for r in rows], y_true, y_pred, probs, members)
+    folder = RunFolder(run)
+    table = folder.read_predictions(probs=True)
+    members = ([folder.fold(int(k)).path for k in table.folds] if table.folds is not None
+               else [folder.path] * len(table.paths))
+    return Predictions(table.source, [Path(p) for p in table.paths], table.y_true, table.y_pred, table.probs, members)
 
 
 def task_report(y_true: np.ndarray, y_pred: np.ndarray, bands: AgeBands) -> dict[str, list[dict]]:
@@ -185,7 +170,7 @@ class Models:
 def gradcam_tiles(preds: Predictions, rows: Sequence[int], names: Sequence[str],
                   models: Models) -> list[tuple[np.ndarray | None, str]]:
     """For each row: the photo beside its Grad-CAM overlay of the predicted class, by the model that predicted it."""
-    from maskcls.inference.engine import cache_spec
+    from maskcls.inference.contract import cache_spec
     from maskcls.inference.gradcam import grad_cam, overlay
 
     tiles: dict[int, np.ndarray | None] = {}
@@ -220,19 +205,17 @@ def analyze_run(run: str | Path, images: int = 16, gradcam: int = 4, seed: int =
     Raises:
         MaskclsError: if the run has no predictions with class probabilities or no ``config.yaml``.
     """
-    from maskcls.config import load_config
+    from maskcls.runs import RunFolder
 
     run = Path(run)
     preds = read_predictions(run)
-    if not (run / "config.yaml").is_file():
-        raise MaskclsError(f"{run}: not a run folder (no config.yaml)")
-    bands = load_config(run / "config.yaml").data.bands()
+    bands = RunFolder(run).read_config().data.bands()
     models = Models(device)
     folder = unique_dir(run / "analysis")
     page = Page(f"maskcls analysis of {run.name}")
     page.paragraph(f"{len(preds.y_true):,} photos from {preds.source}"
                    + (" (out of fold: each photo predicted by the fold model that never saw its person)."
-                      if preds.source.name == "oof.csv" else " (validation people, best epoch)."))
+                      if preds.source.name == RunFolder.OOF else " (validation people, best epoch)."))
     _add_scores(page, preds, bands, folder)
     ranked = [int(i) for i in np.argsort(-preds.losses, kind="stable")]
     if images > 0:
@@ -279,7 +262,7 @@ def _add_scores(page: Page, preds: Predictions, bands: AgeBands, folder: Path) -
 def _add_losses(page: Page, preds: Predictions, top: Sequence[int], names: Sequence[str], folder: Path,
                 models: Models) -> None:
     """The grid of the largest losses and their table."""
-    from maskcls.inference.engine import cache_spec
+    from maskcls.inference.contract import cache_spec
 
     tiles = [(_entry(preds.paths[i], cache_spec(models(preds.members[i]))), _caption(preds, i, names)) for i in top]
     page.heading("Largest losses")

@@ -16,18 +16,10 @@ import numpy as np
 
 from maskcls.data.images import IMAGE_EXTENSIONS, is_hidden
 from maskcls.errors import MaskclsError
-from maskcls.inference.engine import Engine, cache_spec
-from maskcls.inference.tta import Tta
+from maskcls.inference.contract import Engine, cache_spec, member_cache_dir
+from maskcls.inference.tta import Tta, mean_probs
 from maskcls.labels import NUM_CLASSES
 from maskcls.progress import track
-
-
-def member_cache_dir(engine: Engine) -> Path | None:
-    """Where the engine's run keeps its image cache (``None``: in memory, as with ``train.cache=false``)."""
-    from maskcls.vision.cache import default_cache_dir
-
-    train = engine.cfg.train
-    return (train.cache_dir or default_cache_dir()) if train.cache else None
 
 
 def predict_members(
@@ -72,13 +64,22 @@ def predict_members(
             stop = min(start + batch_size, len(paths))
             views = tta.views(np.ascontiguousarray(cache.array[start:stop]), spec.interpolation)
             for member in members:
-                total = np.zeros((stop - start, NUM_CLASSES), dtype=np.float64)
-                for view in views:
-                    total += engines[member].probs(view)
-                probs[member, start:stop] = total / len(views)
+                probs[member, start:stop] = mean_probs(engines[member], views)
     bad = sorted(errors)
     probs[:, bad] = np.nan
     return probs, dict(sorted(errors.items()))
+
+
+def predict_paths(engine: Engine, paths: Sequence[Path], batch_size: int = 64, workers: int = 2,
+                  tta: Tta | None = None) -> tuple[np.ndarray, dict[int, str]]:
+    """Probabilities ``[N, 18]`` of one engine for photos, and the unreadable ones (index → message with the path).
+
+    Photos go through the run's image cache settings (:func:`maskcls.inference.contract.cache_spec`) and the
+    engine, with the views of ``tta`` averaged. Unreadable photos get a row of NaN so the caller decides what to do
+    with them.
+    """
+    probs, errors = predict_members([engine], paths, tta, batch_size, workers)
+    return probs[0], errors
 
 
 def list_photos(target: str | Path) -> list[Path]:

@@ -91,12 +91,12 @@ def evaluate_crops(run: str | Path, folder: str | Path, batch_size: int = 64) ->
     Returns:
         the score and the predictions (unreadable crops have NaN probabilities and are not scored).
     """
+    from maskcls.inference.batch import predict_paths
     from maskcls.inference.predictor import Predictor
 
     folder = Path(folder)
     paths, truth = read_crop_labels(folder)
-    predictor = Predictor.from_run(run)
-    probs, errors = predictor.predict_paths(paths, batch_size=batch_size)
+    probs, errors = predict_paths(Predictor.from_run(run), paths, batch_size=batch_size)
     masks = mask_marginal(probs)
     keep = np.array([i not in errors for i in range(len(paths))], dtype=bool)
     if not keep.any():

@@ -1,11 +1,8 @@
 """ONNX export: a run's model, its normalisation and the 18-class decode as one graph over uint8 photos.
 
-The exported graph takes ``images``, uint8 ``[B, H, W, 3]`` entries exactly as :func:`maskcls.vision.cache.load_image`
-produces them at the backbone's input size (dynamic batch), and returns ``probs``, float32 ``[B, 18]`` — what
-:class:`maskcls.inference.predictor.Predictor` computes — optionally followed by the head's raw outputs. Beside
-``model.onnx`` lies ``model.json``: everything a runtime needs without the run folder (preprocessing, crop, class
-names, age thresholds, the run's config) and the sha256 of the ``best.pt`` it came from. ``crop`` and
-``background`` tell how a photo becomes an entry; the ONNX engine reads them from the config it carries.
+What the graph takes and returns, and the ``model.json`` written beside it, is :mod:`maskcls.inference.onnx_format`.
+``crop`` and ``background`` in the metadata tell how a photo becomes an entry; the ONNX engine reads them from the
+config it carries.
 
 The graph is written with the TorchScript-based exporter (``dynamo=False``): it needs nothing beyond torch and
 ``onnx``, while the ``torch.export``-based one also needs ``onnxscript``.
@@ -13,7 +10,6 @@ The graph is written with the TorchScript-based exporter (``dynamo=False``): it 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import time
@@ -28,20 +24,20 @@ from torch import Tensor, nn
 from maskcls import __version__
 from maskcls.errors import MaskclsError
 from maskcls.fileio import atomic_write, write_text
+from maskcls.inference.onnx_format import (
+    DEFAULT_OPSET,
+    FORMAT,
+    INPUT_NAME,
+    PROBS_NAME,
+    check_opset,
+    file_sha256,
+    metadata_path,
+)
+from maskcls.runs import RunFolder
 
 if TYPE_CHECKING:
     from maskcls.config import Config
-    from maskcls.models.backbones import Preprocess
     from maskcls.models.classifier import Classifier
-
-#: Format tag of ``model.json``.
-FORMAT = "maskcls-onnx/1"
-INPUT_NAME = "images"
-PROBS_NAME = "probs"
-DEFAULT_OPSET = 17
-#: Opsets written here: from 13 ONNX's Softmax works on one axis like PyTorch's; 20 is the newest the
-#: TorchScript-based exporter writes.
-OPSETS = range(13, 21)
 
 
 class ExportModule(nn.Module):
@@ -115,68 +111,14 @@ def onnx_bytes(module: ExportModule, opset: int = DEFAULT_OPSET) -> bytes:
     return data
 
 
-def check_opset(opset: int) -> None:
-    """Raise a :class:`MaskclsError` for an opset outside :data:`OPSETS`."""
-    if opset not in OPSETS:
-        raise MaskclsError(f"opset {opset}: unsupported (use {OPSETS.start} to {OPSETS.stop - 1})")
-
-
-def check_run_folder(folder: Path) -> None:
-    """Raise a :class:`MaskclsError` unless ``folder`` is a single run with ``config.yaml`` and ``best.pt``.
-
-    A k-fold parent is refused with the names of its fold folders, which are runs of their own.
-    """
-    if not folder.is_dir():
-        raise MaskclsError(f"{folder}: no such run folder")
-    if (folder / "kfold.json").is_file():
-        folds = sorted(p.name for p in folder.glob("fold*") if p.is_dir())
-        listed = ", ".join(folds) or "none trained yet"
-        raise MaskclsError(f"{folder}: a k-fold parent, not one run; export one of its folds: {listed}")
-    for name in ("config.yaml", "best.pt"):
-        if not (folder / name).is_file():
-            raise MaskclsError(f"{folder}: not a run folder (no {name})")
-
-
-def file_sha256(path: Path) -> str:
-    """The sha256 hex digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def default_export_path(run_folder: Path) -> Path:
-    """Where a run's ONNX model goes by default: ``RUN/export/model.onnx``."""
-    return Path(run_folder) / "export" / "model.onnx"
-
-
-def metadata_path(onnx_path: Path) -> Path:
-    """The ``.json`` beside an ``.onnx`` model."""
-    return Path(onnx_path).with_suffix(".json")
-
-
-def load_run_model(run_folder: Path) -> tuple["Classifier", "Config"]:
-    """The classifier (best weights, on the CPU, eval mode) and config of a single run folder.
-
-    Raises:
-        MaskclsError: for a missing folder, a k-fold parent or a folder without ``config.yaml``/``best.pt``.
-    """
-    from maskcls.inference.predictor import Predictor
-
-    check_run_folder(Path(run_folder))
-    predictor = Predictor.from_run(run_folder, device="cpu")
-    return predictor.model.eval(), predictor.cfg
-
-
 def export_metadata(run_folder: Path, module: ExportModule, cfg: "Config", opset: int) -> dict:
     """The contents of ``model.json`` for a run's exported module."""
     from dataclasses import asdict
 
-    from maskcls.engine.checkpoint import load_checkpoint
     from maskcls.labels import class_names
 
-    checkpoint = load_checkpoint(run_folder / "best.pt")
+    run = RunFolder(run_folder)
+    checkpoint = run.load_best()
     height, width = module.preprocess.size
     return {
         "format": FORMAT,
@@ -194,7 +136,7 @@ def export_metadata(run_folder: Path, module: ExportModule, cfg: "Config", opset
         "opset": opset,
         "maskcls_version": __version__,
         "torch_version": torch.__version__,
-        "checkpoint": {"file": "best.pt", "sha256": file_sha256(run_folder / "best.pt"),
+        "checkpoint": {"file": RunFolder.BEST, "sha256": file_sha256(run.best_path),
                        "epoch": checkpoint.get("epoch"), "macro_f1": checkpoint.get("macro_f1")},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "config": cfg.model_dump(mode="json"),
@@ -225,15 +167,15 @@ def export_onnx(
         MaskclsError: for a bad run folder, an existing export without ``force``, or a failed export.
     """
     run_folder = Path(run_folder)
-    out = Path(out) if out is not None else default_export_path(run_folder)
-    check_run_folder(run_folder)
+    run = RunFolder(run_folder).require_run()
+    out = Path(out) if out is not None else run.export_path
     check_opset(opset)
     if out.suffix != ".onnx":
         raise MaskclsError(f"{out}: the exported model's name must end in .onnx")
     for path in (out, metadata_path(out)):
         if path.exists() and not force:
             raise MaskclsError(f"{path}: already exists (use --force to replace the export)")
-    model, cfg = load_run_model(run_folder)
+    model, cfg = run.load_model("cpu")
     module = ExportModule(model, cfg.data.age_thresholds, raw_outputs)
     data = onnx_bytes(module, opset)
     meta = export_metadata(run_folder, module, cfg, opset)
@@ -241,65 +183,3 @@ def export_onnx(
         handle.write(data)
     write_text(metadata_path(out), json.dumps(meta, indent=1) + "\n")  # last: a complete export has both
     return out
-
-
-def parity_images(
-    run_folder: Path, preprocess: "Preprocess", crop: str, count: int = 8, seed: int = 0
-) -> tuple[np.ndarray, str]:
-    """A batch to compare engines on: up to ``count`` of the run's validation photos, else seeded random entries.
-
-    Returns:
-        ``(images [B, H, W, 3] uint8, description)``.
-    """
-    import csv
-
-    from maskcls.data.images import ImageReadError
-    from maskcls.vision.cache import CacheSpec, load_image
-
-    spec = CacheSpec(size=tuple(preprocess.size), interpolation=preprocess.interpolation, crop=crop)
-    images = []
-    predictions = Path(run_folder) / "val_predictions.csv"
-    if predictions.is_file():
-        with open(predictions, newline="", encoding="utf-8") as handle:
-            paths = [row["path"] for row, _ in zip(csv.DictReader(handle), range(count))]
-        for path in paths:
-            try:
-                images.append(load_image(path, spec))
-            except (ImageReadError, OSError):
-                continue  # photos moved or gone since training: random entries still measure parity
-    if images:
-        return np.stack(images), f"{len(images)} validation photos"
-    random = np.random.default_rng(seed).integers(0, 256, (count, *spec.size, 3), dtype=np.uint8)
-    return random, f"{count} random images"
-
-
-def torch_probs(model: "Classifier", cfg: "Config", images: np.ndarray) -> np.ndarray:
-    """Eager PyTorch probabilities of uint8 entries through the validation transform, as the Predictor computes."""
-    from maskcls.models.heads import class18_probs
-    from maskcls.vision.transforms import build_transforms
-
-    transform = build_transforms("none", model.preprocess, False)
-    batch = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
-    with torch.inference_mode():
-        inputs = torch.stack([transform(image) for image in batch])
-        return class18_probs(model.eval()(inputs), tuple(cfg.data.age_thresholds)).float().numpy()
-
-
-def measure_parity(run_folder: Path, onnx_path: Path | None = None, count: int = 8) -> tuple[float, str]:
-    """Max absolute difference of probabilities between ONNX Runtime and eager PyTorch on one batch.
-
-    Args:
-        run_folder: the exported run.
-        onnx_path: its ONNX model; default ``RUN/export/model.onnx``.
-        count: batch size (validation photos when the run's are readable, else random entries).
-
-    Returns:
-        ``(max |p_onnx - p_torch|, description of the batch)``.
-    """
-    from maskcls.inference.onnx_engine import OnnxEngine
-
-    run_folder = Path(run_folder)
-    engine = OnnxEngine.from_file(onnx_path or default_export_path(run_folder))
-    model, cfg = load_run_model(run_folder)
-    images, what = parity_images(run_folder, engine.preprocess, cfg.train.crop, count)
-    return float(np.abs(engine.probs(images) - torch_probs(model, cfg, images)).max()), what

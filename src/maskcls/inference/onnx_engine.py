@@ -1,9 +1,10 @@
 """ONNX Runtime engine: a run's exported model on the CPU, with the interface of every inference engine.
 
 An engine has ``name``, ``cfg`` (the run's config), ``preprocess`` (a :class:`~maskcls.models.backbones.Preprocess`)
-and ``probs(images)``: uint8 ``[B, H, W, 3]`` entries as :func:`maskcls.vision.cache.load_image` produces them at
+and ``probs(images)``: uint8 ``[B, H, W, 3]`` entries as :func:`maskcls.vision.preprocess.preprocess` produces them at
 ``preprocess.size`` → float32 ``[B, 18]`` class probabilities. Everything but the ``.onnx`` file comes from the
-``.json`` beside it, so an exported model runs without its run folder.
+``.json`` beside it, so an exported model runs without its run folder (:func:`maskcls.inference.loading.load_onnx`
+finds, and if need be writes, a run folder's export).
 """
 
 from __future__ import annotations
@@ -17,16 +18,7 @@ import numpy as np
 
 from maskcls.config import Config
 from maskcls.errors import MaskclsError
-from maskcls.inference.export import (
-    FORMAT,
-    INPUT_NAME,
-    PROBS_NAME,
-    check_run_folder,
-    default_export_path,
-    export_onnx,
-    file_sha256,
-    metadata_path,
-)
+from maskcls.inference.onnx_format import FORMAT, INPUT_NAME, PROBS_NAME, metadata_path
 from maskcls.labels import NUM_CLASSES
 from maskcls.models.backbones import Preprocess
 
@@ -107,27 +99,6 @@ class OnnxEngine:
             return cls(session, meta, path)
         except (KeyError, TypeError, ValueError) as exc:
             raise MaskclsError(f"{meta_file}: incomplete export metadata ({type(exc).__name__}: {exc})") from None
-
-    @classmethod
-    def from_run(cls, folder: str | Path, threads: int | None = None) -> "OnnxEngine":
-        """The engine of a run folder's ``export/model.onnx`` (exported first when missing), or of an ``.onnx`` path.
-
-        Raises:
-            MaskclsError: for a bad run folder, or an export made from another ``best.pt`` than the run's current
-                one (re-export with ``maskcls export RUN --force``).
-        """
-        folder = Path(folder)
-        if folder.suffix == ".onnx":
-            return cls.from_file(folder, threads)
-        check_run_folder(folder)
-        path = default_export_path(folder)
-        if not path.exists():
-            export_onnx(folder, path)
-        engine = cls.from_file(path, threads)
-        if engine.meta.get("checkpoint", {}).get("sha256") != file_sha256(folder / "best.pt"):
-            raise MaskclsError(f"{path}: exported from an earlier best.pt of {folder}; "
-                               f"re-export with maskcls export {folder} --force")
-        return engine
 
     def probs(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities ``[B, 18]`` (float32) of uint8 entries ``[B, H, W, 3]`` at ``preprocess.size``.

@@ -21,9 +21,6 @@ from maskcls.inference.ensemble import soft_vote
 from maskcls.labels import NUM_CLASSES, AgeBands
 from maskcls.metrics import Score, macro_f1, score_labels
 
-PROB_COLUMNS = [f"p{i}" for i in range(NUM_CLASSES)]
-
-
 @dataclass
 class Oof:
     """Out-of-fold predictions of one k-fold run, one row a photo.
@@ -67,27 +64,14 @@ def load_oof(run: str | Path) -> Oof:
     Raises:
         MaskclsError: if the run has no ``oof.csv``, or it lacks columns or holds a value that is not a number.
     """
-    from maskcls.config import load_config
-    from maskcls.data.layout import read_csv_rows
-    from maskcls.data.records import DataError
+    from maskcls.runs import RunFolder, read_prediction_table
 
-    folder = Path(run)
-    path = folder / "oof.csv"
-    if not path.is_file():
-        raise MaskclsError(f"{folder}: no oof.csv (not a finished k-fold run; train one with `maskcls train --kfold`)")
-    try:
-        rows = read_csv_rows(path, ("fold", "path", "person", "true", "pred", *PROB_COLUMNS))
-        folds = np.array([int(r["fold"]) for r in rows], dtype=np.int64)
-        y_true = np.array([int(r["true"]) for r in rows], dtype=np.int64)
-        y_pred = np.array([int(r["pred"]) for r in rows], dtype=np.int64)
-        probs = np.array([[float(r[c]) for c in PROB_COLUMNS] for r in rows], dtype=np.float32).reshape(-1, NUM_CLASSES)
-    except DataError as exc:
-        raise MaskclsError(str(exc)) from None
-    except ValueError as exc:
-        raise MaskclsError(f"{path}: a value is not a number ({exc})") from None
-    bands = load_config(folder / "config.yaml").data.bands() if (folder / "config.yaml").is_file() else AgeBands()
-    return Oof(folder.name, folder, [r["path"] for r in rows], [r["person"] for r in rows], folds, y_true, y_pred,
-               probs, bands)
+    run = RunFolder(run)
+    if not run.oof_path.is_file():
+        raise MaskclsError(f"{run.path}: no oof.csv (not a finished k-fold run; train one with `maskcls train --kfold`)")
+    table = read_prediction_table(run.oof_path, probs=True, folds=True)
+    return Oof(run.name, run.path, table.paths, table.people, table.folds, table.y_true, table.y_pred, table.probs,
+               run.bands())
 
 
 def align(runs: Sequence[Oof]) -> list[Oof]:

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 
-from maskcls.config import Config, load_config
-from maskcls.engine.checkpoint import load_checkpoint
-from maskcls.errors import MaskclsError
-
-if TYPE_CHECKING:
-    from maskcls.inference.tta import Tta
+from maskcls.config import Config
+from maskcls.labels import NUM_CLASSES
+from maskcls.runs import RunFolder
 
 
 class Predictor:
-    """Predicts 18-class probabilities for photos: the torch engine of :mod:`maskcls.inference.engine`.
+    """Predicts 18-class probabilities for photos: the torch engine of :mod:`maskcls.inference.contract`.
 
     Photos go through the same cache code (crop, resize, interpolation) and validation transform as training,
     so train and inference never resize differently.
@@ -33,28 +29,21 @@ class Predictor:
     @classmethod
     def from_run(cls, folder: str | Path, device: str = "auto") -> "Predictor":
         """Load ``config.yaml`` and ``best.pt`` of a run folder (nothing else is needed)."""
-        from maskcls.engine.loop import resolve_device
-        from maskcls.models.classifier import build_classifier
+        from maskcls.devices import resolve_device
 
-        folder = Path(folder)
-        if not (folder / "config.yaml").is_file():
-            raise MaskclsError(f"{folder}: not a run folder (no config.yaml)")
-        cfg = load_config(folder / "config.yaml")
-        state = load_checkpoint(folder / "best.pt")
-        model_cfg = cfg.model.model_copy(update={"pretrained": False})
-        model = build_classifier(model_cfg, tuple(cfg.data.age_thresholds))
-        model.load_state_dict(state["model"])
+        run = RunFolder(folder)
         target = resolve_device(device)
-        return cls(model.to(target), cfg, target, folder.name)
+        model, cfg = run.load_model(target)
+        return cls(model, cfg, target, run.name)
 
     @torch.no_grad()
     def probs(self, images: np.ndarray) -> np.ndarray:
         """float32 ``[B, 18]`` class probabilities of uint8 cache entries ``[B, H, W, 3]`` (the engine contract of
-        :mod:`maskcls.inference.engine`): the validation transform, the model, then ``class18_probs``."""
+        :mod:`maskcls.inference.contract`): the validation transform, the model, then ``class18_probs``."""
         from maskcls.models.heads import class18_probs
 
         if not len(images):
-            return np.zeros((0, 18), dtype=np.float32)
+            return np.zeros((0, NUM_CLASSES), dtype=np.float32)
         return class18_probs(self.model(self.inputs(images)), tuple(self.cfg.data.age_thresholds)).float().cpu().numpy()
 
     def inputs(self, images: np.ndarray) -> torch.Tensor:
@@ -62,16 +51,3 @@ class Predictor:
         batch = torch.from_numpy(np.ascontiguousarray(np.asarray(images).transpose(0, 3, 1, 2)))
         # The transform works on a whole batch exactly as on each image, and many times faster.
         return self.transform(batch).as_subclass(torch.Tensor).to(self.device)
-
-    def predict_paths(self, paths: Sequence[Path], batch_size: int = 64, workers: int = 2,
-                      tta: "Tta | None" = None) -> tuple[np.ndarray, dict[int, str]]:
-        """Probabilities ``[N, 18]`` for photos, and the unreadable ones (index → message with the path).
-
-        Photos go through the run's image cache settings (:func:`maskcls.inference.engine.cache_spec`) and
-        :meth:`probs`, with the views of ``tta`` averaged. Unreadable photos get a row of NaN so the caller decides
-        what to do with them.
-        """
-        from maskcls.inference.batch import predict_members
-
-        probs, errors = predict_members([self], paths, tta, batch_size, workers)
-        return probs[0], errors

@@ -19,7 +19,7 @@ import numpy as np
 from maskcls.errors import MaskclsError
 from maskcls.fileio import atomic_write
 from maskcls.inference.batch import list_photos, predict_members
-from maskcls.inference.engine import Engine
+from maskcls.inference.contract import Engine
 from maskcls.inference.ensemble import Ensemble, task_marginals
 from maskcls.inference.submission import check_free, write_submission
 from maskcls.inference.tta import Tta
@@ -85,7 +85,7 @@ def predict_eval(engines: Sequence[Engine], groups: Sequence[int], eval_root: st
     """Predict every row of ``info.csv`` and write the submission (row order and count kept) and its side files.
 
     Args:
-        engines: ensemble members (see :func:`maskcls.inference.engine.load_members`).
+        engines: ensemble members (see :func:`maskcls.inference.loading.load_members`).
         groups: the run of each member, for run-level weights.
         eval_root: a competition root or its eval folder.
         out: the submission CSV; ``<stem>_probs.npy``, ``<stem>_probs.csv`` (and ``<stem>_skipped.txt``) go beside it.

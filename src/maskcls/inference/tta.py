@@ -14,14 +14,15 @@ Probabilities (not logits) are averaged, so views of any head and of any engine 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from maskcls.errors import MaskclsError
+from maskcls.labels import NUM_CLASSES
 
 if TYPE_CHECKING:
-    from maskcls.inference.engine import Engine
+    from maskcls.inference.contract import Engine
 
 TTA_CHOICES = ("none", "flip", "crops5", "flip+crops5")
 CROP_NAMES = ("centre", "top-left", "top-right", "bottom-left", "bottom-right")
@@ -115,10 +116,9 @@ def five_crops(images: np.ndarray, scale: float, interpolation: str = "bicubic")
     return views
 
 
-def tta_probs(engine: "Engine", images: np.ndarray, tta: Tta | None = None) -> np.ndarray:
-    """float32 ``[B, 18]``: the engine's class probabilities averaged over the views of ``tta``."""
-    tta = tta or Tta()
-    total = np.zeros((len(images), 18), dtype=np.float64)
-    for view in tta.views(images, engine.preprocess.interpolation):
+def mean_probs(engine: "Engine", views: Sequence[np.ndarray]) -> np.ndarray:
+    """float32 ``[B, 18]``: the engine's class probabilities averaged over ``views`` (from :meth:`Tta.views`)."""
+    total = np.zeros((len(views[0]), NUM_CLASSES), dtype=np.float64)
+    for view in views:
         total += engine.probs(view)
-    return (total / tta.n_views).astype(np.float32)
+    return (total / len(views)).astype(np.float32)

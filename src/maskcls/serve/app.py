@@ -73,7 +73,7 @@ class Service:
         import numpy as np
 
         from maskcls.faces.detect import create_detector
-        from maskcls.inference.engine import cache_spec
+        from maskcls.inference.contract import cache_spec
         from maskcls.serve.model import load_model, model_metrics
         from maskcls.serve.schemas import class_infos
 

@@ -29,7 +29,7 @@ from maskcls.errors import MaskclsError
 
 if TYPE_CHECKING:
     from maskcls.faces.detect import Face, FaceDetector
-    from maskcls.inference.engine import Engine
+    from maskcls.inference.contract import Engine
     from maskcls.vision.cache import CacheSpec
 
 #: Image formats the service takes (Pillow's name → MIME type).
@@ -196,7 +196,7 @@ def classify_photo(photo: Photo, engine: "Engine", detector: "FaceDetector",
         detector: the face detector.
         lock: held around the model call (the service shares one engine between its threads).
     """
-    from maskcls.inference.engine import cache_spec
+    from maskcls.inference.contract import cache_spec
 
     faces = detector.detect(np.asarray(photo.image, dtype=np.uint8))
     if not faces:

@@ -3,7 +3,6 @@ and what ``/v1/model`` says about it (name, backbone, classes, validation metric
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -11,9 +10,10 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from maskcls.errors import MaskclsError
+from maskcls.runs import RunFolder
 
 if TYPE_CHECKING:
-    from maskcls.inference.engine import Engine
+    from maskcls.inference.contract import Engine
 
 #: Columns of a run's ``metrics.csv`` that ``/v1/model`` reports for the best epoch.
 METRIC_COLUMNS = ("epoch", "macro_f1", "accuracy", "mask_f1", "gender_f1", "age_f1")
@@ -29,7 +29,7 @@ class MeanEngine:
     """
 
     def __init__(self, members: Sequence["Engine"], name: str) -> None:
-        from maskcls.inference.engine import cache_spec
+        from maskcls.inference.contract import cache_spec
 
         specs = {cache_spec(member) for member in members}
         if len(specs) > 1:
@@ -48,7 +48,7 @@ def load_model(path: str | Path) -> "Engine":
     Raises:
         MaskclsError: naming the path when it is no run, no export, or a k-fold run with unfinished folds.
     """
-    from maskcls.inference.engine import load_engine, member_folders
+    from maskcls.inference.loading import load_engine, member_folders
 
     path = Path(path)
     if path.suffix == ".onnx":
@@ -62,25 +62,22 @@ def load_model(path: str | Path) -> "Engine":
 def model_metrics(path: str | Path) -> dict[str, float]:
     """Validation figures of the model at ``path`` (empty when the run recorded none).
 
-    A run folder gives the best row of its ``metrics.csv`` (the epoch ``best.pt`` was saved at), a k-fold run its
-    out-of-fold scores, an export the epoch and macro F1 of the checkpoint it was made from.
+    A run folder gives the row of its ``metrics.csv`` of the epoch ``best.pt`` holds (chosen by ``train.monitor``),
+    a k-fold run its out-of-fold scores, an export the epoch and macro F1 of the checkpoint it was made from.
     """
     path = Path(path)
     if path.suffix == ".onnx":
-        from maskcls.inference.export import metadata_path
+        from maskcls.inference.onnx_format import metadata_path
 
         checkpoint = json.loads(metadata_path(path).read_text(encoding="utf-8")).get("checkpoint", {})
         return {k: float(v) for k, v in checkpoint.items() if k in METRIC_COLUMNS and v is not None}
-    if (path / "oof_metrics.json").is_file():
-        summary = json.loads((path / "oof_metrics.json").read_text(encoding="utf-8"))
+    run = RunFolder(path)
+    if run.oof_metrics_path.is_file():
+        summary = json.loads(run.oof_metrics_path.read_text(encoding="utf-8"))
         found = {k: summary[k] for k in ("macro_f1", "accuracy", "n") if k in summary}
         found.update({f"{task}_f1": value for task, value in summary.get("task_f1", {}).items()})
         return {k: float(v) for k, v in found.items()}
-    if not (path / "metrics.csv").is_file():
+    best = run.best_row()
+    if not best or not best.get("macro_f1"):
         return {}
-    with open(path / "metrics.csv", newline="", encoding="utf-8") as handle:
-        rows = [row for row in csv.DictReader(handle) if row.get("macro_f1")]
-    if not rows:
-        return {}
-    best = max(rows, key=lambda row: float(row["macro_f1"]))
     return {k: float(best[k]) for k in METRIC_COLUMNS if best.get(k)}
