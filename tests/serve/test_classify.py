@@ -17,13 +17,14 @@ from maskcls.serve.classify import (
     CorruptImage,
     PhotoTooLarge,
     UnsupportedImage,
+    classify_bytes,
     classify_photo,
     decode_photo,
     face_entries,
     photo_entry,
 )
 from maskcls.serve.model import MeanEngine, load_model, model_metrics
-from maskcls.vision.cache import load_image
+from maskcls.vision.cache import ImageCache, load_image
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +50,28 @@ def test_entries_are_the_ones_training_makes(engines, detector, astronaut, tmp_p
     assert np.array_equal(photo_entry(photo, photo_spec), load_image(path, photo_spec))
     full_decode = np.asarray(photo.image.resize((32, 32), Image.Resampling.BICUBIC))
     assert not np.array_equal(full_decode, load_image(path, photo_spec))  # so the reduced decode is really used
+
+
+@pytest.mark.parametrize("kind", ["face", "photo"])
+def test_the_service_feeds_the_model_what_the_training_cache_holds(kind, engines, detector, astronaut, tmp_path):
+    """The array the engine gets from an upload is the training cache's entry of the same photo and face: both come
+    from :func:`maskcls.vision.preprocess.preprocess`."""
+    path = tmp_path / "astronaut.jpg"
+    astronaut.save(path, quality=92)
+    engine, seen = engines[kind], []
+
+    class Spy:
+        name, cfg, preprocess = engine.name, engine.cfg, engine.preprocess
+
+        def probs(self, images):
+            seen.append(np.array(images))
+            return engine.probs(images)
+
+    _, results = classify_bytes(path.read_bytes(), Spy(), detector)
+    assert len(results) == 1 and len(seen) == 1 and len(seen[0]) == 1
+    cache = ImageCache.open([path], cache_spec(engine), tmp_path / "cache")
+    assert not cache.errors and not cache.fallbacks
+    assert seen[0].dtype == np.uint8 and np.array_equal(seen[0][0], cache[0])
 
 
 def test_every_face_gets_its_own_crop_or_the_whole_photo(engines, detector, pair):

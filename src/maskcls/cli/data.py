@@ -173,8 +173,8 @@ def synth_masks(
 ) -> None:
     """Draw mask1..mask5 and incorrect_mask for every person with a normal photo (never overwrites a photo)."""
     from maskcls.cli.render import console
-    from maskcls.data.synth_masks import synth_masks as run
-    from maskcls.data.synth_masks import write_preview
+    from maskcls.synth.masks import synth_masks as run
+    from maskcls.synth.masks import write_preview
     from maskcls.errors import MaskclsError
 
     if not 0.0 <= nose_share <= 1.0:
@@ -200,8 +200,8 @@ def build_public(
 ) -> None:
     """Turn UTKFace into a complete competition-layout set: sample people, import, synthesize the 6 masked photos."""
     from maskcls.cli.render import console, counts_table
-    from maskcls.data.public import build_public as run
-    from maskcls.data.synth_masks import write_preview
+    from maskcls.synth.public import build_public as run
+    from maskcls.synth.masks import write_preview
     from maskcls.labels import DEFAULT_AGE_BANDS, GENDER_NAMES
 
     result = run(src, dst, people=people, distribution=distribution, eval_people=eval_people,
@@ -228,7 +228,7 @@ def gallery(
 ) -> None:
     """A PNG to look at: original, background removed and blurred, face crop, masks from 5 landmarks and mesh."""
     from maskcls.cli.render import console
-    from maskcls.data.gallery import write_gallery
+    from maskcls.synth.gallery import write_gallery
 
     result = write_gallery(source, out, count=count, seed=seed, detector=detector)
     for what, paths in (("no face", result.no_face), ("no face mesh", result.no_mesh),

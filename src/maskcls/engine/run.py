@@ -163,7 +163,8 @@ class Run:
     # ---- data -------------------------------------------------------------------------------------------
     def setup(self) -> None:
         from maskcls.models.classifier import build_classifier
-        from maskcls.vision.cache import CacheSpec, ImageCache
+        from maskcls.vision.cache import ImageCache
+        from maskcls.vision.preprocess import CacheSpec
         from maskcls.vision.dataset import RecordDataset, record_targets
         from maskcls.vision.transforms import build_transforms
 

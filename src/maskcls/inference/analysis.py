@@ -138,7 +138,7 @@ def plot_grid(tiles: Sequence[tuple[np.ndarray | None, str]], path: Path, column
 def _entry(path: Path, spec) -> np.ndarray | None:
     """The photo as the model saw it, or ``None`` if it cannot be read any more."""
     from maskcls.data.images import ImageReadError
-    from maskcls.vision.cache import load_image
+    from maskcls.vision.preprocess import load_image
 
     try:
         return load_image(path, spec)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from maskcls.config import Config
     from maskcls.models.backbones import Preprocess
-    from maskcls.vision.cache import CacheSpec
+    from maskcls.vision.preprocess import CacheSpec
 
 ENGINES = ("torch", "onnx")
 
@@ -45,7 +45,7 @@ class Engine(Protocol):
 
 def cache_spec(engine: Engine) -> "CacheSpec":
     """How photos become this engine's input entries: its preprocessing and the run's crop, as in training."""
-    from maskcls.vision.cache import CacheSpec
+    from maskcls.vision.preprocess import CacheSpec
 
     return CacheSpec.from_config(engine.cfg.train, engine.preprocess)
 

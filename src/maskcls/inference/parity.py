@@ -25,7 +25,7 @@ def parity_images(
         ``(images [B, H, W, 3] uint8, description)``.
     """
     from maskcls.data.images import ImageReadError
-    from maskcls.vision.cache import CacheSpec, load_image
+    from maskcls.vision.preprocess import CacheSpec, load_image
 
     spec = CacheSpec(size=tuple(preprocess.size), interpolation=preprocess.interpolation, crop=crop)
     images = []

@@ -2,7 +2,8 @@
 
 Photos are decoded upright as RGB (EXIF rotation applied, transparency flattened) and the faces found by a
 detector of :mod:`maskcls.faces.detect`. What the model then sees is cut exactly as training cut it, with the
-run's :class:`~maskcls.vision.cache.CacheSpec` and the functions of :mod:`maskcls.vision.cache`:
+run's :class:`~maskcls.vision.preprocess.CacheSpec` and :func:`maskcls.vision.preprocess.preprocess`, the function
+the training cache cuts with:
 
 - a run trained with ``crop=face`` gets one entry per face: the face's crop box
   (:func:`~maskcls.faces.detect.face_crop_box` with the run's margin and input aspect) resized with the run's
@@ -30,7 +31,7 @@ from maskcls.errors import MaskclsError
 if TYPE_CHECKING:
     from maskcls.faces.detect import Face, FaceDetector
     from maskcls.inference.contract import Engine
-    from maskcls.vision.cache import CacheSpec
+    from maskcls.vision.preprocess import CacheSpec
 
 #: Image formats the service takes (Pillow's name → MIME type).
 ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
@@ -133,57 +134,34 @@ def photo_entry(photo: Photo, spec: "CacheSpec") -> np.ndarray:
     """The whole photo as a uint8 ``[H, W, 3]`` entry of a ``crop=none|center`` run, as training made it.
 
     Training decodes a JPEG at a reduced scale when that still covers the input
-    (:func:`maskcls.vision.cache.load_image`); the same bytes are decoded the same way here.
+    (:func:`maskcls.vision.preprocess.decode`); the same bytes are decoded the same way here, then cut by
+    :func:`maskcls.vision.preprocess.preprocess` (with the picked face guarding a background change, as in training).
     """
     from PIL import Image, ImageOps
 
     from maskcls.data.images import to_rgb
-    from maskcls.vision.cache import _crop_box, _draft, _resampling
+    from maskcls.vision.preprocess import draft, find_face, needs_face, preprocess
 
     image = photo.image
     with Image.open(io.BytesIO(photo.data)) as raw:
         stored = raw.size
-        _draft(raw, spec)
+        draft(raw, spec)
         if raw.size != stored:  # the reduced-scale decode applies
             raw.load()
             image = to_rgb(ImageOps.exif_transpose(raw))
-    if _background(spec) != "keep":  # guarded, as in training, by the picked face of the image it changes
-        from maskcls.faces.detect import create_detector, pick_face
-
-        faces = create_detector(spec.face_detector).detect(np.asarray(image, dtype=np.uint8))
-        image = _with_background(image, spec, pick_face(faces, image.size, spec.face_pick))
-    height, width = spec.size
-    resized = image.resize((width, height), _resampling(spec.interpolation), box=_crop_box(image.size, spec))
-    return np.asarray(resized, dtype=np.uint8)
+    return preprocess(image, spec, find_face(image, spec) if needs_face(spec) else None)
 
 
 def face_entries(photo: Photo, faces: list["Face"], spec: "CacheSpec") -> np.ndarray:
     """uint8 ``[N, H, W, 3]`` entries of a ``crop=face`` run, one per face, as training cut its picked face
     (with the background removed or blurred first, guarded by that face, when the run was trained so)."""
-    from maskcls.faces.detect import face_crop_box
-    from maskcls.vision.cache import _resampling
+    from maskcls.vision.preprocess import preprocess
 
     height, width = spec.size
-    resampling = _resampling(spec.interpolation)
     entries = np.empty((len(faces), height, width, 3), dtype=np.uint8)
     for index, face in enumerate(faces):
-        box = face_crop_box(face, photo.size, spec.face_margin, width / height)
-        image = photo.image if _background(spec) == "keep" else _with_background(photo.image, spec, face)
-        entries[index] = np.asarray(image.resize((width, height), resampling, box=box), dtype=np.uint8)
+        entries[index] = preprocess(photo.image, spec, face)
     return entries
-
-
-def _background(spec: "CacheSpec") -> str:
-    """The spec's background treatment (``keep`` for specs that have none)."""
-    return getattr(spec, "background", "keep")
-
-
-def _with_background(image, spec: "CacheSpec", face: "Face | None"):
-    """The photo with its background removed or blurred as training did it (:func:`maskcls.vision.cache
-    .with_background`), guarded by ``face``."""
-    from maskcls.vision.cache import with_background
-
-    return with_background(image, spec, face)
 
 
 def classify_photo(photo: Photo, engine: "Engine", detector: "FaceDetector",

@@ -1,7 +1,8 @@
 """A preprocessed-image cache, so that epochs after the first never decode a JPEG again.
 
-Every photo is decoded once, optionally freed of its background, cropped and resized to one fixed size and
-stored in a uint8 array ``[N, H, W, 3]``. On disk the array is a raw file ``<cache_dir>/<key>.u8`` that is
+Every photo is decoded once and made into its model input by :func:`maskcls.vision.preprocess.preprocess`
+(optionally freed of its background, cropped and resized to one fixed size), then stored in a uint8 array
+``[N, H, W, 3]``. On disk the array is a raw file ``<cache_dir>/<key>.u8`` that is
 memory-mapped, with a ``<key>.json`` sidecar (settings, count, shape, unreadable photos, photos without a face
 for ``crop=face``, creation time). The key is a sha256 of the settings and of every source file's resolved path,
 size and modification time, so changing a setting or touching a photo gives a new key and a fresh build.
@@ -23,108 +24,22 @@ import os
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from maskcls.data.images import ImageReadError, load_rgb, to_rgb
-from maskcls.faces.detect import DETECTORS, PICK_POLICIES, create_detector, face_crop_box, pick_face
-from maskcls.faces.segment import BACKGROUNDS, SEGMENTATION_TAG
+from maskcls.data.images import ImageReadError
 from maskcls.fileio import atomic_write
 from maskcls.progress import track
+from maskcls.vision.preprocess import FORMAT_VERSION, CacheSpec, load_image, load_image_info
 
-if TYPE_CHECKING:
-    from maskcls.config import TrainConfig
-    from maskcls.faces.detect import Face
-    from maskcls.models.backbones import Preprocess
-
-#: Bumped whenever the preprocessing changes, so old caches are not reused.
-FORMAT_VERSION = 1
-INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
-CROPS = ("none", "center", "face")
-_EXIF_ORIENTATION = 0x0112
-_ROTATED_ORIENTATIONS = (5, 6, 7, 8)
-
+__all__ = ["CacheSpec", "ImageCache", "cache_key", "default_cache_dir", "load_image", "load_image_info"]
 
 def default_cache_dir() -> Path:
     """The cache folder: ``$MASKCLS_CACHE`` if set, else ``~/.cache/maskcls``."""
     return Path(os.environ.get("MASKCLS_CACHE") or Path.home() / ".cache" / "maskcls").expanduser()
-
-
-@dataclass(frozen=True)
-class CacheSpec:
-    """How photos are turned into cache entries.
-
-    Args:
-        size: target ``(height, width)`` in pixels.
-        interpolation: PIL resampling filter: ``nearest``, ``bilinear``, ``bicubic``, ``lanczos``, ``box`` or
-            ``hamming``.
-        crop: ``none`` resizes the whole photo (the aspect ratio may change); ``center`` first crops the
-            largest centred region with the target aspect ratio; ``face`` detects the faces of the photo and
-            crops around one of them (see :func:`~maskcls.faces.detect.face_crop_box`), or centre-crops a photo
-            without a face.
-        face_margin: context around the face for ``crop=face``, as a fraction of its size on each side.
-        face_detector: the detector for ``crop=face`` (``retinaface``, ``mtcnn`` or ``haar``).
-        face_pick: which face of several for ``crop=face``: ``largest`` or ``central``.
-        background: ``keep``, or ``remove``/``blur`` the background of the whole photo (see
-            :func:`~maskcls.faces.segment.replace_background`) before it is cropped; a photo in which no person is
-            found keeps its background.
-    """
-
-    size: tuple[int, int]
-    interpolation: str = "bicubic"
-    crop: str = "none"
-    face_margin: float = 0.4
-    face_detector: str = "retinaface"
-    face_pick: str = "largest"
-    background: str = "keep"
-
-    def __post_init__(self) -> None:
-        height, width = self.size
-        if height < 1 or width < 1:
-            raise ValueError(f"cache size must be positive, got {self.size}")
-        if self.interpolation not in INTERPOLATIONS:
-            raise ValueError(f"unknown interpolation {self.interpolation!r} (expected one of {INTERPOLATIONS})")
-        if self.crop not in CROPS:
-            raise ValueError(f"unknown crop {self.crop!r} (expected one of {CROPS})")
-        if self.face_margin < 0:
-            raise ValueError(f"face margin must be >= 0, got {self.face_margin}")
-        if self.face_detector not in DETECTORS:
-            raise ValueError(f"unknown face detector {self.face_detector!r} (expected one of {tuple(DETECTORS)})")
-        if self.face_pick not in PICK_POLICIES:
-            raise ValueError(f"unknown face pick {self.face_pick!r} (expected one of {PICK_POLICIES})")
-        if self.background not in BACKGROUNDS:
-            raise ValueError(f"unknown background {self.background!r} (expected one of {BACKGROUNDS})")
-
-    @classmethod
-    def from_config(cls, train_cfg: "TrainConfig", preprocess: "Preprocess") -> "CacheSpec":
-        """The spec of a run: size and interpolation from the backbone's preprocessing, crop settings from
-        the ``train`` section (shared by training and prediction, so both crop alike)."""
-        return cls(size=tuple(preprocess.size), interpolation=preprocess.interpolation, crop=train_cfg.crop,
-                   face_margin=train_cfg.face_margin, face_detector=train_cfg.face_detector,
-                   face_pick=train_cfg.face_pick, background=train_cfg.background)
-
-    def key(self) -> str:
-        """A stable string of every setting (and the format version).
-
-        The face settings are part of it only for ``crop=face``, and the background (with the segmentation's
-        version and the detector that guards it) only when it is not kept, so the keys of earlier settings never
-        change.
-        """
-        height, width = self.size
-        key = f"v{FORMAT_VERSION}:size={height}x{width}:interpolation={self.interpolation}:crop={self.crop}"
-        if self.crop == "face":
-            key += f":face={self.face_detector},{self.face_pick},margin={float(self.face_margin)!r}"
-        if self.background != "keep":
-            key += f":background={self.background},{SEGMENTATION_TAG},guard={self.face_detector}"
-        return key
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        """The shape ``(H, W, 3)`` of one entry."""
-        return (*self.size, 3)
 
 
 def cache_key(paths: Sequence[Path], spec: CacheSpec) -> str:
@@ -142,114 +57,6 @@ def cache_key(paths: Sequence[Path], spec: CacheSpec) -> str:
             stamp = "missing"
         digest.update(f"\n{resolved}\0{stamp}".encode())
     return digest.hexdigest()
-
-
-def load_image(path: str | Path, spec: CacheSpec) -> np.ndarray:
-    """Decode one photo and crop/resize it as ``spec`` says: the exact entry the cache stores.
-
-    Use this for single photos outside a cache (e.g. at prediction time) so they match training input.
-
-    Raises:
-        ImageReadError: if the photo cannot be read.
-    """
-    return load_image_info(path, spec)[0]
-
-
-def load_image_info(path: str | Path, spec: CacheSpec) -> tuple[np.ndarray, bool]:
-    """Like :func:`load_image`, and whether ``crop=face`` found no face and fell back to the centre crop.
-
-    Raises:
-        ImageReadError: if the photo cannot be read.
-    """
-    image = _decode(Path(path), spec)
-    height, width = spec.size
-    box, fell_back = _crop_box(image.size, spec), False
-    # The face is found in the photo as it is (detectors are trained on backdrops); it also guards the background.
-    face = _face(image, spec) if spec.crop == "face" or spec.background != "keep" else None
-    if spec.crop == "face":
-        box, fell_back = (box, True) if face is None else (face_crop_box(face, image.size, spec.face_margin,
-                                                                          width / height), False)
-    image = with_background(image, spec, face)
-    resized = image.resize((width, height), _resampling(spec.interpolation), box=box)
-    return np.asarray(resized, dtype=np.uint8), fell_back
-
-
-def with_background(image, spec: CacheSpec, face: "Face | None" = None):
-    """A decoded photo (PIL, RGB) with its background kept, removed or blurred as ``spec`` says.
-
-    ``face`` (the picked face, if any) guards it: a photo whose segmentation leaves that face out keeps its
-    background (see :func:`~maskcls.faces.segment.replace_background`).
-
-    Raises:
-        MaskclsError: for ``remove``/``blur`` when mediapipe is not installed.
-    """
-    if spec.background == "keep":
-        return image
-    from PIL import Image
-
-    from maskcls.faces.segment import replace_background
-
-    pixels = np.asarray(image, dtype=np.uint8)
-    return Image.fromarray(replace_background(pixels, spec.background, face_box=face and face.box)[0])
-
-
-def _face(image, spec: CacheSpec) -> "Face | None":
-    """The picked face of a decoded photo (``spec``'s detector and policy), or ``None`` when it has none."""
-    faces = create_detector(spec.face_detector).detect(np.asarray(image, dtype=np.uint8))
-    return pick_face(faces, image.size, spec.face_pick)
-
-
-def _decode(path: Path, spec: CacheSpec):
-    """Open a photo upright as RGB; a JPEG decodes at a reduced scale that keeps at least the target size.
-
-    Anything the fast path cannot read goes through :func:`load_rgb`, which names the problem.
-    """
-    from PIL import Image, ImageOps
-
-    try:
-        with Image.open(path) as image:
-            _draft(image, spec)
-            image.load()
-            return to_rgb(ImageOps.exif_transpose(image))
-    except (OSError, SyntaxError, ValueError):
-        return load_rgb(path)
-
-
-def _draft(image, spec: CacheSpec) -> None:
-    """Ask the JPEG decoder for a 1/2, 1/4 or 1/8 scale when that still covers the target (and its crop).
-
-    Not for ``crop=face``: the face may be a small part of the photo, and its region, not the photo, must keep
-    at least the target size.
-    """
-    if image.format != "JPEG" or spec.crop == "face":
-        return
-    height, width = spec.size
-    if image.getexif().get(_EXIF_ORIENTATION, 1) in _ROTATED_ORIENTATIONS:
-        height, width = width, height  # the target in the orientation the pixels are stored in
-    stored_width, stored_height = image.size
-    # Both crops need the scaled photo to cover the target on its tighter side.
-    scale = max(width / stored_width, height / stored_height)
-    if scale <= 0.5:
-        image.draft("RGB", (math.ceil(stored_width * scale), math.ceil(stored_height * scale)))
-
-
-def _crop_box(size: tuple[int, int], spec: CacheSpec) -> tuple[float, float, float, float]:
-    """The region of an image of ``size`` (width, height) to resize from (``face`` falls back to the centre)."""
-    width, height = size
-    if spec.crop == "none":
-        return (0.0, 0.0, float(width), float(height))
-    target_height, target_width = spec.size
-    if width * target_height > height * target_width:  # wider than the target: trim the sides
-        crop_width = height * target_width / target_height
-        return ((width - crop_width) / 2, 0.0, (width + crop_width) / 2, float(height))
-    crop_height = width * target_height / target_width
-    return (0.0, (height - crop_height) / 2, float(width), (height + crop_height) / 2)
-
-
-def _resampling(name: str):
-    from PIL import Image
-
-    return Image.Resampling[name.upper()]
 
 
 class ImageCache:

@@ -6,7 +6,7 @@ import pytest
 
 from maskcls.data.importers import UtkFace
 from maskcls.data.layout import scan_eval, scan_train
-from maskcls.data.public import COMPETITION_PEOPLE, build_public, sample_people, target_counts
+from maskcls.synth.public import COMPETITION_PEOPLE, build_public, sample_people, target_counts
 from maskcls.labels import DEFAULT_AGE_BANDS, STEMS
 from maskcls.metrics import read_answers
 

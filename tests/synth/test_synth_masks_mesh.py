@@ -8,7 +8,7 @@ from PIL import Image
 
 from maskcls.data.images import load_rgb
 from maskcls.data.importers import import_utkface
-from maskcls.data.synth_masks import read_manifest, synth_masks
+from maskcls.synth.masks import read_manifest, synth_masks
 from maskcls.errors import MaskclsError
 from maskcls.faces.mediapipe_support import mediapipe_available
 

@@ -10,7 +10,7 @@ from PIL import Image
 from maskcls.data.importers import import_utkface
 from maskcls.data.layout import scan_train
 from maskcls.data.records import DataError
-from maskcls.data.synth_masks import (BASE_KINDS, INCORRECT_STEM, WORN_STEMS, is_synthesized, plan_person,
+from maskcls.synth.masks import (BASE_KINDS, INCORRECT_STEM, WORN_STEMS, is_synthesized, plan_person,
                                       read_manifest, synth_masks, write_preview)
 from maskcls.labels import STEMS
 

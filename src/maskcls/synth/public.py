@@ -2,7 +2,7 @@
 
 :func:`build_public` samples people to the competition's make-up (by default its 2,700 training people:
 61 % women, 7 % in the ≥60 band, Asian people first), imports them in the competition layout, and
-synthesizes the six masked photos of every person (:mod:`maskcls.data.synth_masks`), so each person has the
+synthesizes the six masked photos of every person (:mod:`maskcls.synth.masks`), so each person has the
 seven photos a competition person has. Optionally the people left over become an ``eval/`` set in the
 competition's flat layout (``info.csv`` + ``images/``) with its answers in ``eval_gt.csv``.
 """
@@ -19,7 +19,7 @@ import numpy as np
 
 from maskcls.data.importers import UtkFace, import_utkface, read_utkface
 from maskcls.data.records import DataError, Problem
-from maskcls.data.synth_masks import SynthResult, synth_masks
+from maskcls.synth.masks import SynthResult, synth_masks
 from maskcls.fileio import atomic_write
 from maskcls.labels import DEFAULT_AGE_BANDS, STEM_TO_MASK, AgeBands, encode
 

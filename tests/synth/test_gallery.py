@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from maskcls.data.gallery import COLUMNS, gallery_photos
+from maskcls.synth.gallery import COLUMNS, gallery_photos
 from maskcls.data.records import DataError
 from maskcls.faces.mediapipe_support import mediapipe_available
 

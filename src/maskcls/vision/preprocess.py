@@ -1,0 +1,245 @@
+"""A decoded photo (and optionally a face in it) → the model's input entry: the one cut training and serving share.
+
+:class:`CacheSpec` says how: the input size and interpolation of the backbone, the crop (``none``, ``center`` or
+``face``), the face settings and the background treatment. :func:`preprocess` makes the uint8 ``[H, W, 3]`` entry
+from a decoded photo; the training cache (:mod:`maskcls.vision.cache`), ``predict``, the ONNX engine (which takes the
+same entries) and the service (:mod:`maskcls.serve.classify`) all get their input from it. :func:`decode` opens a
+photo upright as RGB (a JPEG at a reduced scale when that still covers the input), and :func:`load_image` is the
+two together for a file, exactly as the cache stores it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+import numpy as np
+
+from maskcls.data.images import load_rgb, to_rgb
+from maskcls.faces.detect import DETECTORS, PICK_POLICIES, create_detector, face_crop_box, pick_face
+from maskcls.faces.segment import BACKGROUNDS, SEGMENTATION_TAG
+
+if TYPE_CHECKING:
+    from maskcls.config import TrainConfig
+    from maskcls.faces.detect import Face
+    from maskcls.models.backbones import Preprocess
+
+#: Bumped whenever the preprocessing changes, so old caches are not reused.
+FORMAT_VERSION = 1
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
+#: How a photo is cut before the resize (see :class:`CacheSpec`).
+CROPS = ("none", "center", "face")
+_EXIF_ORIENTATION = 0x0112
+_ROTATED_ORIENTATIONS = (5, 6, 7, 8)
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    """How photos are turned into cache entries.
+
+    Args:
+        size: target ``(height, width)`` in pixels.
+        interpolation: PIL resampling filter: ``nearest``, ``bilinear``, ``bicubic``, ``lanczos``, ``box`` or
+            ``hamming``.
+        crop: ``none`` resizes the whole photo (the aspect ratio may change); ``center`` first crops the
+            largest centred region with the target aspect ratio; ``face`` detects the faces of the photo and
+            crops around one of them (see :func:`~maskcls.faces.detect.face_crop_box`), or centre-crops a photo
+            without a face.
+        face_margin: context around the face for ``crop=face``, as a fraction of its size on each side.
+        face_detector: the detector for ``crop=face`` (``retinaface``, ``mtcnn`` or ``haar``).
+        face_pick: which face of several for ``crop=face``: ``largest`` or ``central``.
+        background: ``keep``, or ``remove``/``blur`` the background of the whole photo (see
+            :func:`~maskcls.faces.segment.replace_background`) before it is cropped; a photo in which no person is
+            found keeps its background.
+    """
+
+    size: tuple[int, int]
+    interpolation: str = "bicubic"
+    crop: str = "none"
+    face_margin: float = 0.4
+    face_detector: str = "retinaface"
+    face_pick: str = "largest"
+    background: str = "keep"
+
+    def __post_init__(self) -> None:
+        height, width = self.size
+        if height < 1 or width < 1:
+            raise ValueError(f"cache size must be positive, got {self.size}")
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"unknown interpolation {self.interpolation!r} (expected one of {INTERPOLATIONS})")
+        if self.crop not in CROPS:
+            raise ValueError(f"unknown crop {self.crop!r} (expected one of {CROPS})")
+        if self.face_margin < 0:
+            raise ValueError(f"face margin must be >= 0, got {self.face_margin}")
+        if self.face_detector not in DETECTORS:
+            raise ValueError(f"unknown face detector {self.face_detector!r} (expected one of {tuple(DETECTORS)})")
+        if self.face_pick not in PICK_POLICIES:
+            raise ValueError(f"unknown face pick {self.face_pick!r} (expected one of {PICK_POLICIES})")
+        if self.background not in BACKGROUNDS:
+            raise ValueError(f"unknown background {self.background!r} (expected one of {BACKGROUNDS})")
+
+    @classmethod
+    def from_config(cls, train_cfg: "TrainConfig", preprocess: "Preprocess") -> "CacheSpec":
+        """The spec of a run: size and interpolation from the backbone's preprocessing, crop settings from
+        the ``train`` section (shared by training and prediction, so both crop alike)."""
+        return cls(size=tuple(preprocess.size), interpolation=preprocess.interpolation, crop=train_cfg.crop,
+                   face_margin=train_cfg.face_margin, face_detector=train_cfg.face_detector,
+                   face_pick=train_cfg.face_pick, background=train_cfg.background)
+
+    def key(self) -> str:
+        """A stable string of every setting (and the format version).
+
+        The face settings are part of it only for ``crop=face``, and the background (with the segmentation's
+        version and the detector that guards it) only when it is not kept, so the keys of earlier settings never
+        change.
+        """
+        height, width = self.size
+        key = f"v{FORMAT_VERSION}:size={height}x{width}:interpolation={self.interpolation}:crop={self.crop}"
+        if self.crop == "face":
+            key += f":face={self.face_detector},{self.face_pick},margin={float(self.face_margin)!r}"
+        if self.background != "keep":
+            key += f":background={self.background},{SEGMENTATION_TAG},guard={self.face_detector}"
+        return key
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The shape ``(H, W, 3)`` of one entry."""
+        return (*self.size, 3)
+
+
+def decode(source: str | Path | IO[bytes], spec: CacheSpec | None = None):
+    """Open a photo upright as RGB (PIL); with ``spec``, a JPEG decodes at a reduced scale that keeps its input size.
+
+    Anything the fast path cannot read from a file goes through :func:`~maskcls.data.images.load_rgb`, which names
+    the problem.
+
+    Raises:
+        ImageReadError: if the photo cannot be read.
+    """
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(source) as image:
+            if spec is not None:
+                draft(image, spec)
+            image.load()
+            return to_rgb(ImageOps.exif_transpose(image))
+    except (OSError, SyntaxError, ValueError):
+        if not isinstance(source, (str, Path)):
+            raise
+        return load_rgb(Path(source))
+
+
+def draft(image, spec: CacheSpec) -> None:
+    """Ask the JPEG decoder of an opened, not yet loaded image for a 1/2, 1/4 or 1/8 scale when that still covers
+    the target (and its crop).
+
+    Not for ``crop=face``: the face may be a small part of the photo, and its region, not the photo, must keep
+    at least the target size.
+    """
+    if image.format != "JPEG" or spec.crop == "face":
+        return
+    height, width = spec.size
+    if image.getexif().get(_EXIF_ORIENTATION, 1) in _ROTATED_ORIENTATIONS:
+        height, width = width, height  # the target in the orientation the pixels are stored in
+    stored_width, stored_height = image.size
+    # Both crops need the scaled photo to cover the target on its tighter side.
+    scale = max(width / stored_width, height / stored_height)
+    if scale <= 0.5:
+        image.draft("RGB", (math.ceil(stored_width * scale), math.ceil(stored_height * scale)))
+
+
+def needs_face(spec: CacheSpec) -> bool:
+    """Whether preprocessing uses a face of the photo: for ``crop=face``, and to guard a background change."""
+    return spec.crop == "face" or spec.background != "keep"
+
+
+def find_face(image, spec: CacheSpec) -> "Face | None":
+    """The picked face of a decoded photo (``spec``'s detector and policy), or ``None`` when it has none.
+
+    The face is found in the photo as it is (detectors are trained on backdrops).
+    """
+    faces = create_detector(spec.face_detector).detect(np.asarray(image, dtype=np.uint8))
+    return pick_face(faces, image.size, spec.face_pick)
+
+
+def preprocess(image, spec: CacheSpec, face: "Face | None" = None) -> np.ndarray:
+    """The model's input entry, uint8 ``[H, W, 3]`` at ``spec.size``, of a decoded photo (PIL, upright RGB).
+
+    Args:
+        image: the photo (see :func:`decode`).
+        spec: how to cut it.
+        face: the face to cut around for ``crop=face`` (``None``: the photo has none, so it is centre-cropped), and
+            to guard a background change with (see :func:`with_background`). Use :func:`find_face` for the face
+            training would pick.
+    """
+    height, width = spec.size
+    if spec.crop == "face" and face is not None:
+        box = face_crop_box(face, image.size, spec.face_margin, width / height)
+    else:
+        box = crop_box(image.size, spec)
+    image = with_background(image, spec, face)
+    resized = image.resize((width, height), resampling(spec.interpolation), box=box)
+    return np.asarray(resized, dtype=np.uint8)
+
+
+def load_image(path: str | Path, spec: CacheSpec) -> np.ndarray:
+    """Decode one photo and crop/resize it as ``spec`` says: the exact entry the cache stores.
+
+    Raises:
+        ImageReadError: if the photo cannot be read.
+    """
+    return load_image_info(path, spec)[0]
+
+
+def load_image_info(path: str | Path, spec: CacheSpec) -> tuple[np.ndarray, bool]:
+    """Like :func:`load_image`, and whether ``crop=face`` found no face and fell back to the centre crop.
+
+    Raises:
+        ImageReadError: if the photo cannot be read.
+    """
+    image = decode(Path(path), spec)
+    face = find_face(image, spec) if needs_face(spec) else None
+    return preprocess(image, spec, face), spec.crop == "face" and face is None
+
+
+def with_background(image, spec: CacheSpec, face: "Face | None" = None):
+    """A decoded photo (PIL, RGB) with its background kept, removed or blurred as ``spec`` says.
+
+    ``face`` (the picked face, if any) guards it: a photo whose segmentation leaves that face out keeps its
+    background (see :func:`~maskcls.faces.segment.replace_background`).
+
+    Raises:
+        MaskclsError: for ``remove``/``blur`` when mediapipe is not installed.
+    """
+    if spec.background == "keep":
+        return image
+    from PIL import Image
+
+    from maskcls.faces.segment import replace_background
+
+    pixels = np.asarray(image, dtype=np.uint8)
+    return Image.fromarray(replace_background(pixels, spec.background, face_box=face and face.box)[0])
+
+
+def crop_box(size: tuple[int, int], spec: CacheSpec) -> tuple[float, float, float, float]:
+    """The region of an image of ``size`` (width, height) to resize from for ``crop=none|center`` (and a ``face``
+    crop without a face: the centre)."""
+    width, height = size
+    if spec.crop == "none":
+        return (0.0, 0.0, float(width), float(height))
+    target_height, target_width = spec.size
+    if width * target_height > height * target_width:  # wider than the target: trim the sides
+        crop_width = height * target_width / target_height
+        return ((width - crop_width) / 2, 0.0, (width + crop_width) / 2, float(height))
+    crop_height = width * target_height / target_width
+    return (0.0, (height - crop_height) / 2, float(width), (height + crop_height) / 2)
+
+
+def resampling(name: str):
+    """PIL's resampling filter of an interpolation name (``bicubic`` → ``Image.Resampling.BICUBIC``)."""
+    from PIL import Image
+
+    return Image.Resampling[name.upper()]
