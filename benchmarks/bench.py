@@ -154,7 +154,7 @@ def train(bench: Bench, name: str, preset: str, root: Path, overrides: list[str]
           timeout: float | None = None) -> tuple[Path | None, Job]:
     """``maskcls train`` as a child process; returns the run folder (``None`` if it failed) and the job."""
     job = bench.run([*MASKCLS, "train", preset, f"data.root={root}", f"name={name}",
-                     f"train.cache_dir={bench.work / 'cache'}", *overrides], f"training {name} ({preset})",
+                     f"cache.dir={bench.work / 'cache'}", *overrides], f"training {name} ({preset})",
                     check=check, timeout=timeout)
     found = re.findall(r"run folder: (\S+)", job.output)
     if job.returncode != 0 or not found:
@@ -227,7 +227,7 @@ def quality(bench: Bench, root: Path, crowd: Path) -> None:
                             "train_minutes": (job.seconds + job2.seconds) / 60,
                             "peak_mb": max(job.peak_mb, job2.peak_mb), "runs": [str(run), str(second)]}
     if scale.background and _background_supported():
-        bg, job3 = train(bench, "best-single-bg-removed", "public", root, [*best, "train.background=remove"],
+        bg, job3 = train(bench, "best-single-bg-removed", "public", root, [*best, "input.background=remove"],
                          check=False)
         if bg is not None:
             rows["background"] = {**score_runs([bg], root, crowd), "train_minutes": job3.seconds / 60,
@@ -237,7 +237,7 @@ def quality(bench: Bench, root: Path, crowd: Path) -> None:
 
 
 def _background_supported() -> bool:
-    """Whether this install has ``train.background`` and mediapipe to run it."""
+    """Whether this install has ``input.background`` and mediapipe to run it."""
     from maskcls.config import TrainConfig
 
     return "background" in TrainConfig.model_fields and importlib.util.find_spec("mediapipe") is not None
@@ -407,7 +407,7 @@ def render(results: dict) -> str:
                  "plain": "(2) plain timm fine-tune, Lite0, CE, random photo-level split",
                  "best": "(3) maskcls best single (`public` preset)",
                  "ensemble": "(4) maskcls ensemble: (3) + MobileNetV2 (`public`), soft vote",
-                 "background": "(3) with `train.background=remove`"}
+                 "background": "(3) with `input.background=remove`"}
         for key, row in results["quality"].items():
             lines.append(f"| {names[key]} | {row['macro_f1']:.4f} | {row['accuracy']:.4f} | {row['mask_f1']:.4f} | "
                          f"{row['gender_f1']:.4f} | {row['age_f1']:.4f} | {row['crowd_mask_f1']:.4f} | "

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from maskcls.config import ConfigError, dump_config, load_config, parse_override
@@ -46,3 +48,24 @@ def test_parse_override_types():
     assert parse_override("a.b=3") == ("a.b", 3)
     assert parse_override("a=null") == ("a", None)
     assert parse_override("a=hello world") == ("a", "hello world")
+
+
+SAVED = Path(__file__).parent / "fixtures" / "run_config_before_sections.yaml"
+
+
+def test_a_run_folder_config_from_before_the_input_and_cache_sections_still_loads(tmp_path):
+    """``run_config_before_sections.yaml`` was written by ``dump_config`` while crop, face, background and cache
+    settings were ``train`` keys: they land in ``input`` and ``cache``, and the config re-dumps in today's form."""
+    assert "crop: face" in SAVED.read_text() and "input:" not in SAVED.read_text()
+    config = load_config(SAVED)
+    assert (config.input.crop, config.input.face_margin, config.input.face_detector) == ("face", 0.3, "haar")
+    assert (config.input.face_pick, config.input.background) == ("central", "blur")
+    assert config.cache.enabled is False and str(config.cache.dir) == "/tmp/maskcls-cache"
+    assert config.model.freeze == 4 and config.train.batch_size == 64 and config.aug.preset == "wild"
+    dumped = tmp_path / "config.yaml"
+    dumped.write_text(dump_config(config))
+    assert "crop" not in dump_config(config).split("\ninput:")[0] and load_config(dumped) == config
+    old_style = load_config(None, ["train.crop=center", "train.cache=false", "cache.dir=/x"])
+    assert old_style.input.crop == "center" and not old_style.cache.enabled and str(old_style.cache.dir) == "/x"
+    with pytest.raises(ConfigError, match="input.background"):
+        load_config(None, ["train.background=paint"])

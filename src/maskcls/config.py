@@ -15,7 +15,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from maskcls.errors import MaskclsError
+from maskcls.faces.detect import DETECTORS, PICK_POLICIES
+from maskcls.faces.segment import BACKGROUNDS
 from maskcls.labels import AgeBands, TrainingAgePolicy
+from maskcls.vision.preprocess import CROPS
 
 PRESETS = Path(__file__).with_name("presets")
 
@@ -148,16 +151,6 @@ class TrainConfig(_Strict):
         monitor: what chooses ``best.pt`` (and early stopping): validation ``macro_f1`` or ``accuracy``.
         train_on_val_epochs: the last N epochs that train on images also train on the validation people (the
             score then stops being a held-out estimate and metrics.csv says so in ``val_in_train``).
-        crop: how each photo is cut before the resize, for training and prediction alike: ``none`` (the whole
-            photo), ``center`` (the largest centred region of the input's aspect ratio) or ``face`` (a face
-            detected in the photo, with context; photos without a face are centre-cropped and listed in the
-            run's ``face_fallbacks.txt``).
-        face_margin: for ``crop=face``, context around the face box as a fraction of its size on each side.
-        face_detector: for ``crop=face``, the detector: ``retinaface``, ``mtcnn`` or ``haar``.
-        face_pick: for ``crop=face``, which of several faces: ``largest`` or ``central`` (nearest the centre).
-        background: ``keep`` the photo's background, ``remove`` it (a flat grey) or ``blur`` it, for training and
-            prediction alike; the person is segmented in the whole photo before any crop (needs the optional
-            mediapipe extra, see :mod:`maskcls.faces.segment`).
         batch_size: the global batch: under ``--nproc N`` each process takes ``batch_size / N`` of it.
         amp_dtype: with ``amp`` on CUDA, ``auto`` (bfloat16 where the GPU has it, else float16), ``bf16`` or
             ``fp16`` (with a gradient scaler); the CPU always trains in float32.
@@ -200,23 +193,57 @@ class TrainConfig(_Strict):
     deterministic: bool = False
     workers: int = Field(0, ge=0)
     device: str = "auto"
-    cache: bool = True
-    cache_dir: Path | None = None
-    crop: Literal["none", "center", "face"] = "none"
+    loggers: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(default_factory=lambda: ["tensorboard"])
+
+
+class InputConfig(_Strict):
+    """How a photo becomes the model's input, for training, prediction, ONNX and the service alike
+    (:func:`maskcls.vision.preprocess.preprocess`; size and interpolation come from the backbone).
+
+    Attributes:
+        crop: how each photo is cut before the resize: ``none`` (the whole photo), ``center`` (the largest centred
+            region of the input's aspect ratio) or ``face`` (a face detected in the photo, with context; photos
+            without a face are centre-cropped and listed in the run's ``face_fallbacks.txt``).
+        face_margin: for ``crop=face``, context around the face box as a fraction of its size on each side.
+        face_detector: for ``crop=face``, the detector: ``retinaface``, ``mtcnn`` or ``haar``.
+        face_pick: for ``crop=face``, which of several faces: ``largest`` or ``central`` (nearest the centre).
+        background: ``keep`` the photo's background, ``remove`` it (a flat grey) or ``blur`` it; the person is
+            segmented in the whole photo before any crop (needs the optional mediapipe extra, see
+            :mod:`maskcls.faces.segment`).
+    """
+
+    crop: Literal[CROPS] = "none"
     face_margin: float = Field(0.4, ge=0.0)
     face_detector: str = "retinaface"
-    face_pick: Literal["largest", "central"] = "largest"
-    background: Literal["keep", "remove", "blur"] = "keep"
-    loggers: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(default_factory=lambda: ["tensorboard"])
+    face_pick: Literal[PICK_POLICIES] = "largest"
+    background: Literal[BACKGROUNDS] = "keep"
 
     @field_validator("face_detector")
     @classmethod
     def _known_detector(cls, value: str) -> str:
-        from maskcls.faces.detect import DETECTORS
-
         if value not in DETECTORS:
             raise ValueError(f"unknown face detector {value!r} (choices: {', '.join(DETECTORS)})")
         return value
+
+
+class CacheConfig(_Strict):
+    """The preprocessed-image cache (:mod:`maskcls.vision.cache`), shared by training and prediction.
+
+    Attributes:
+        enabled: keep the cache on disk (memory-mapped, reused by later runs); ``false`` builds it in memory.
+        dir: its folder; ``null`` is ``$MASKCLS_CACHE`` or ``~/.cache/maskcls``.
+    """
+
+    enabled: bool = True
+    dir: Path | None = None
+
+
+#: Keys of the ``train`` section that moved to their own sections: old name → (section, key).
+MOVED_TRAIN_KEYS = {
+    **{key: ("input", key) for key in ("crop", "face_margin", "face_detector", "face_pick", "background")},
+    "cache": ("cache", "enabled"),
+    "cache_dir": ("cache", "dir"),
+}
 
 
 class Config(_Strict):
@@ -229,6 +256,28 @@ class Config(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     aug: AugConfig = Field(default_factory=AugConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    input: InputConfig = Field(default_factory=InputConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: Any) -> Any:
+        """Configs written before ``input`` and ``cache`` were sections (run folders, YAML files, ``train.crop=…``
+        overrides) keep loading: each old ``train`` key is moved to its section (it wins over the new key)."""
+        if not isinstance(data, dict) or not isinstance(data.get("train"), dict):
+            return data
+        train = dict(data["train"])
+        moved = {key: train.pop(key) for key in list(train) if key in MOVED_TRAIN_KEYS}
+        if not moved:
+            return data
+        data = {**data, "train": train}
+        for old, value in moved.items():
+            section, key = MOVED_TRAIN_KEYS[old]
+            target = data.get(section)
+            if isinstance(target, BaseModel):
+                target = target.model_dump()
+            data[section] = {**(target if isinstance(target, dict) else {}), key: value}
+        return data
 
 
 def _set_dotted(tree: dict, key: str, value: Any) -> None:

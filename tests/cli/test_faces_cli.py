@@ -1,6 +1,7 @@
 """``maskcls faces`` as a user runs it: a real subprocess on a tiny folder, and on shared real faces when present."""
 
 import csv
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from PIL import Image
 
 def maskcls(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "maskcls", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "MASKCLS_PROGRESS": "0"})
+                          cwd=cwd, env={"PATH": "/usr/bin:/bin", **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}, "COLUMNS": "200", "MASKCLS_PROGRESS": "0"})
 
 
 @pytest.fixture(scope="module")

@@ -32,17 +32,19 @@ def test_face_crop_run_lists_the_photos_without_a_face(tmp_path):
     assert len(listed) == total - 1 and str(real) not in listed and all(Path(p).is_file() for p in listed)
 
     predictor = Predictor.from_run(folder)
-    spec = CacheSpec.from_config(predictor.cfg.train, predictor.preprocess)
+    spec = CacheSpec.from_config(predictor.cfg.input, predictor.preprocess)
     assert (spec.crop, spec.face_margin, spec.face_pick, spec.size) == ("face", 0.2, "central", (32, 32))
 
 
 def test_face_settings_are_validated():
-    assert load_config(None, ["train.crop=face"]).train.face_detector == "retinaface"
-    with pytest.raises(ConfigError, match="train.face_detector: .*unknown face detector 'dlib'"):
-        load_config(None, ["train.face_detector=dlib"])
-    with pytest.raises(ConfigError, match="train.face_margin"):
-        load_config(None, ["train.face_margin=-1"])
-    with pytest.raises(ConfigError, match="train.face_pick"):
-        load_config(None, ["train.face_pick=first"])
-    with pytest.raises(ConfigError, match="train.crop"):
+    assert load_config(None, ["input.crop=face"]).input.face_detector == "retinaface"
+    with pytest.raises(ConfigError, match="input.face_detector: .*unknown face detector 'dlib'"):
+        load_config(None, ["input.face_detector=dlib"])
+    with pytest.raises(ConfigError, match="input.face_margin"):
+        load_config(None, ["input.face_margin=-1"])
+    with pytest.raises(ConfigError, match="input.face_pick"):
+        load_config(None, ["input.face_pick=first"])
+    with pytest.raises(ConfigError, match="input.crop"):
+        load_config(None, ["input.crop=eyes"])
+    with pytest.raises(ConfigError, match="input.crop"):  # the old key still reaches the check
         load_config(None, ["train.crop=eyes"])

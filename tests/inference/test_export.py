@@ -1,6 +1,7 @@
 """ONNX export and the ONNX Runtime engine: parity with PyTorch, dynamic batch, metadata, refusals, the CLI."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -49,7 +50,7 @@ def test_onnx_runtime_matches_pytorch_for_batches_of_1_and_5(runs, head):
     assert path == folder / "export" / "model.onnx"
     engine = OnnxEngine.from_file(path)
     model, cfg = RunFolder(folder).load_model("cpu")
-    images, what = parity_images(folder, engine.preprocess, cfg.train.crop, count=5)
+    images, what = parity_images(folder, engine.preprocess, cfg.input.crop, count=5)
     assert images.shape == (5, 32, 32, 3) and what == "5 validation photos"
     assert np.ptp(torch_probs(model, cfg, images), axis=0).max() > 0.1  # clearly different outputs per photo
     for batch in (1, 5):
@@ -67,7 +68,7 @@ def test_engine_matches_the_predictor_on_photo_files(runs, data_root):
     paths = sorted((data_root / "eval" / "images").iterdir())[:6]
     expected, bad = predict_paths(Predictor.from_run(folder, device="cpu"), paths, batch_size=4)
     assert not bad
-    spec = CacheSpec(engine.preprocess.size, engine.preprocess.interpolation, engine.cfg.train.crop)
+    spec = CacheSpec(engine.preprocess.size, engine.preprocess.interpolation, engine.cfg.input.crop)
     got = engine.probs(np.stack([load_image(p, spec) for p in paths]))
     assert np.abs(got - expected).max() < 1e-4
     assert engine.name == folder.name and engine.cfg == load_config(folder / "config.yaml")
@@ -84,7 +85,7 @@ def test_metadata_describes_the_model(runs):
     assert meta["run"] == folder.name and meta["backbone"] == "test_efficientnet" and meta["opset"] == 18
     assert meta["input"]["shape"] == ["batch", 32, 32, 3] and meta["outputs"] == ["probs"]
     assert meta["preprocess"]["size"] == [32, 32] and meta["crop"] == "none" and meta["age_thresholds"] == [30, 60]
-    assert meta["background"] == "keep" == meta["config"]["train"]["background"]
+    assert meta["background"] == "keep" == meta["config"]["input"]["background"]
     assert len(meta["class_names"]) == 18 and meta["class_names"][0] == "wear/male/<30"
     import hashlib
 
@@ -163,7 +164,7 @@ def test_bad_run_folders_are_named(runs, tmp_path):
 
 
 def test_export_cli_prints_size_and_parity_and_refuses_to_overwrite(runs, tmp_path, capsys):
-    env = {"PATH": "/usr/bin:/bin", "MASKCLS_PROGRESS": "0", "COLUMNS": "200"}
+    env = {"PATH": "/usr/bin:/bin", **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}, "MASKCLS_PROGRESS": "0", "COLUMNS": "200"}
     out = tmp_path / "cli" / "model.onnx"
     args = ["export", str(runs["class18"]), "--format", "onnx", "--out", str(out)]
     done = subprocess.run([sys.executable, "-m", "maskcls", *args], capture_output=True, text=True, env=env)

@@ -150,12 +150,8 @@ def test_onnx_export_and_kfold_run_load_as_engines(face_run, tmp_path, astronaut
 
 
 def test_a_run_trained_without_backgrounds_gets_them_removed_too(astronaut, detector, tmp_path):
-    """``train.background=remove``: each face's entry is still the one training made, background removed."""
+    """``input.background=remove``: each face's entry is still the one training made, background removed."""
     pytest.importorskip("mediapipe", reason="background removal needs the optional mediapipe extra")
-    from maskcls.config import TrainConfig
-
-    if "background" not in TrainConfig.model_fields:
-        pytest.skip("this version has no train.background")
     path = tmp_path / "astronaut.jpg"
     astronaut.save(path, quality=92)
     engine = load_model(make_run(tmp_path / "no-background", "train.crop=face", "train.background=remove"))

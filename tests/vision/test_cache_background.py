@@ -37,7 +37,7 @@ def test_training_and_both_inference_engines_take_the_background_from_the_config
     from maskcls.inference.onnx_engine import OnnxEngine
 
     cfg = load_config(None, ["train.background=remove", "train.crop=face"])
-    spec = CacheSpec.from_config(cfg.train, PRE)
+    spec = CacheSpec.from_config(cfg.input, PRE)
     assert (spec.background, spec.crop, spec.size) == ("remove", "face", (48, 40))
     # The ONNX engine rebuilds its config from model.json, so it preprocesses as training did.
     meta = {"run": "r", "config": cfg.model_dump(mode="json"),

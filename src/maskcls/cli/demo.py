@@ -8,6 +8,7 @@ import typer
 
 
 def demo(
+    ctx: typer.Context,
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Demo folder (a new -N folder if it exists)."),
     people: int = typer.Option(60, "--people", help="Synthetic training people (7 photos each)."),
     seed: int = typer.Option(0, "--seed"),
@@ -27,9 +28,7 @@ def demo(
         ["predict", str(folder / "demo"), str(data), "--out", str(folder / "submission.csv")],
         ["score", str(data / "eval_gt.csv"), str(folder / "submission.csv")],
     ]
-    import click
-
-    root = click.get_current_context().find_root().command  # the whole ``maskcls`` command this demo runs in
+    root = ctx.find_root().command  # the whole ``maskcls`` command this demo runs in
     for args in steps:
         console.rule(f"[bold]$ maskcls {' '.join(args)}")
         root.main(args=args, prog_name="maskcls", standalone_mode=False)

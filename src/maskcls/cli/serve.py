@@ -14,7 +14,7 @@ def serve(
     port: int = typer.Option(8000, "--port", min=1, max=65535),
     max_upload_mb: float = typer.Option(10.0, "--max-upload-mb", help="Largest request body in MiB (413 beyond)."),
     detector: Optional[str] = typer.Option(
-        None, "--detector", help="retinaface, mtcnn or haar (default: the run's train.face_detector, retinaface)."),
+        None, "--detector", help="retinaface, mtcnn or haar (default: the run's input.face_detector, retinaface)."),
 ) -> None:
     """Serve POST /v1/classify (every face: box, mask, gender, age band, probabilities), /healthz, /v1/model,
     the OpenAPI docs at /docs and a page at / for uploads and the webcam."""

@@ -186,7 +186,7 @@ class Run:
         records = self.data.records
         used = np.concatenate([self.data.train_idx, self.data.val_idx])
         cache_dir = self.cache_dir()
-        spec = CacheSpec.from_config(cfg.train, pre)
+        spec = CacheSpec.from_config(cfg.input, pre)
         started = time.perf_counter()
         with distributed.main_first():  # rank 0 builds the cache file, the others then map it
             self.cache = ImageCache.open([r.path for r in records], spec, cache_dir,
@@ -220,10 +220,10 @@ class Run:
             write_text(self.run.face_fallbacks_path, "".join(f"{records[i].path}\n" for i in fallbacks))
 
     def cache_dir(self) -> Path | None:
-        """Where image and feature caches live; ``None`` keeps them in memory (``train.cache=false``)."""
-        from maskcls.vision.cache import default_cache_dir
+        """Where image and feature caches live; ``None`` keeps them in memory (``cache.enabled=false``)."""
+        from maskcls.vision.cache import cache_folder
 
-        return (self.cfg.train.cache_dir or default_cache_dir()) if self.cfg.train.cache else None
+        return cache_folder(self.cfg.cache)
 
     def _train_indices(self) -> np.ndarray:
         from maskcls.vision.sampling import oversample_indices

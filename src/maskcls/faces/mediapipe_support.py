@@ -38,7 +38,7 @@ def require_mediapipe(purpose: str) -> ModuleType:
     """The ``mediapipe`` module, imported once.
 
     Args:
-        purpose: what needs it, for the error message (e.g. ``train.background=remove``).
+        purpose: what needs it, for the error message (e.g. ``input.background=remove``).
 
     Raises:
         MaskclsError: naming the missing package and the command that installs it.

@@ -2,7 +2,7 @@
 
 Members may differ in backbone, input size and crop. Members that share a cache spec (the folds of a k-fold run,
 say) share one decode of the photos: for each distinct spec the photos go through the same
-:class:`~maskcls.vision.cache.ImageCache` training used (on disk in the run's ``train.cache_dir`` when the run
+:class:`~maskcls.vision.cache.ImageCache` training used (on disk in the run's ``cache.dir`` when the run
 caches, so predicting again decodes nothing), then every member of that spec runs over the entries batch by
 batch, with its TTA views averaged.
 """

@@ -47,12 +47,11 @@ def cache_spec(engine: Engine) -> "CacheSpec":
     """How photos become this engine's input entries: its preprocessing and the run's crop, as in training."""
     from maskcls.vision.preprocess import CacheSpec
 
-    return CacheSpec.from_config(engine.cfg.train, engine.preprocess)
+    return CacheSpec.from_config(engine.cfg.input, engine.preprocess)
 
 
 def member_cache_dir(engine: Engine) -> Path | None:
-    """Where the engine's run keeps its image cache (``None``: in memory, as with ``train.cache=false``)."""
-    from maskcls.vision.cache import default_cache_dir
+    """Where the engine's run keeps its image cache (``None``: in memory, as with ``cache.enabled=false``)."""
+    from maskcls.vision.cache import cache_folder
 
-    train = engine.cfg.train
-    return (train.cache_dir or default_cache_dir()) if train.cache else None
+    return cache_folder(engine.cfg.cache)

@@ -70,5 +70,5 @@ def measure_parity(run_folder: Path, onnx_path: Path | None = None, count: int =
     run = RunFolder(run_folder).require_run()
     engine = OnnxEngine.from_file(onnx_path or run.export_path)
     model, cfg = run.load_model("cpu")
-    images, what = parity_images(run_folder, engine.preprocess, cfg.train.crop, count)
+    images, what = parity_images(run_folder, engine.preprocess, cfg.input.crop, count)
     return float(np.abs(engine.probs(images) - torch_probs(model, cfg, images)).max()), what

@@ -148,7 +148,7 @@ def create_app(model_path: str | Path, *, max_upload_mb: float = 10, detector: s
         model_path: a run folder, a k-fold run (its folds averaged) or an exported ``.onnx`` file.
         max_upload_mb: largest request body, in MiB (answered with 413 beyond it).
         detector: face detector (``retinaface``, ``mtcnn`` or ``haar``); default the one the run was trained with
-            (``train.face_detector``, retinaface unless changed), so ``crop=face`` runs get the crops they know.
+            (``input.face_detector``, retinaface unless changed), so ``crop=face`` runs get the crops they know.
 
     Raises:
         MaskclsError: as :meth:`Service.load`.

@@ -21,7 +21,7 @@ from maskcls.progress import track
 
 COLUMNS = ("original", "background removed", "background blurred", "face crop", "5 landmarks",
            "face mesh", "5 landmarks, incorrect", "face mesh, incorrect")
-#: Context around the face in the face-crop and mask columns, as in ``train.face_margin``'s default.
+#: Context around the face in the face-crop and mask columns, as in ``input.face_margin``'s default.
 FACE_MARGIN = 0.4
 
 

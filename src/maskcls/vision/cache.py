@@ -26,7 +26,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -35,11 +35,19 @@ from maskcls.fileio import atomic_write
 from maskcls.progress import track
 from maskcls.vision.preprocess import FORMAT_VERSION, CacheSpec, load_image, load_image_info
 
+if TYPE_CHECKING:
+    from maskcls.config import CacheConfig
+
 __all__ = ["CacheSpec", "ImageCache", "cache_key", "default_cache_dir", "load_image", "load_image_info"]
 
 def default_cache_dir() -> Path:
     """The cache folder: ``$MASKCLS_CACHE`` if set, else ``~/.cache/maskcls``."""
     return Path(os.environ.get("MASKCLS_CACHE") or Path.home() / ".cache" / "maskcls").expanduser()
+
+
+def cache_folder(cache_cfg: "CacheConfig") -> Path | None:
+    """Where a run's image and feature caches live; ``None`` keeps them in memory (``cache.enabled=false``)."""
+    return (cache_cfg.dir or default_cache_dir()) if cache_cfg.enabled else None
 
 
 def cache_key(paths: Sequence[Path], spec: CacheSpec) -> str:

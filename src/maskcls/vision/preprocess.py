@@ -22,7 +22,7 @@ from maskcls.faces.detect import DETECTORS, PICK_POLICIES, create_detector, face
 from maskcls.faces.segment import BACKGROUNDS, SEGMENTATION_TAG
 
 if TYPE_CHECKING:
-    from maskcls.config import TrainConfig
+    from maskcls.config import InputConfig
     from maskcls.faces.detect import Face
     from maskcls.models.backbones import Preprocess
 
@@ -81,12 +81,12 @@ class CacheSpec:
             raise ValueError(f"unknown background {self.background!r} (expected one of {BACKGROUNDS})")
 
     @classmethod
-    def from_config(cls, train_cfg: "TrainConfig", preprocess: "Preprocess") -> "CacheSpec":
+    def from_config(cls, input_cfg: "InputConfig", preprocess: "Preprocess") -> "CacheSpec":
         """The spec of a run: size and interpolation from the backbone's preprocessing, crop settings from
         the ``train`` section (shared by training and prediction, so both crop alike)."""
-        return cls(size=tuple(preprocess.size), interpolation=preprocess.interpolation, crop=train_cfg.crop,
-                   face_margin=train_cfg.face_margin, face_detector=train_cfg.face_detector,
-                   face_pick=train_cfg.face_pick, background=train_cfg.background)
+        return cls(size=tuple(preprocess.size), interpolation=preprocess.interpolation, crop=input_cfg.crop,
+                   face_margin=input_cfg.face_margin, face_detector=input_cfg.face_detector,
+                   face_pick=input_cfg.face_pick, background=input_cfg.background)
 
     def key(self) -> str:
         """A stable string of every setting (and the format version).
