@@ -71,3 +71,12 @@ def build_quirk_tree(root: Path) -> dict[str, Path]:
     ])
     at["missing_folder"] = images / "000007_male_Asian_50"
     return at
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """A bare environment for ``python -m maskcls`` in a subprocess (no progress bars, wide lines); ``PYTHONPATH``
+    passes through, so a checkout's ``src/`` put first is the code that runs."""
+    import os
+
+    passed = {key: os.environ[key] for key in ("PYTHONPATH",) if key in os.environ}
+    return {"PATH": "/usr/bin:/bin", "COLUMNS": "200", "MASKCLS_PROGRESS": "0", **passed, **extra}

@@ -132,3 +132,40 @@ def save_figure(figure, path: Path) -> Path:
     finally:
         figure.clear()
     return Path(path)
+
+
+def plot_confusion(cm: Any, names: Sequence[str], path: Path, title: str, normalise: bool = True,
+                   shares_in_cells: bool = False, colorbar: bool = False) -> Path:
+    """A confusion matrix (rows: true class), one row and column per name (18 for the classes, 3 for mask status).
+
+    Args:
+        cm: integer counts ``[n, n]`` (see :func:`maskcls.metrics.confusion_matrix`).
+        names: the class names.
+        path: the PNG to write.
+        title: the figure's title.
+        normalise: colour by the share of each true class (rows sum to 1), else by counts.
+        shares_in_cells: write the shares in the cells instead of the counts.
+        colorbar: draw the colour scale beside the matrix.
+    """
+    import numpy as np
+
+    cm = np.asarray(cm)
+    n = len(names)
+    values = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalise else cm.astype(np.float64)
+    figure = new_figure(11, 10) if n > 6 else new_figure(5, 4.5)
+    axes = figure.subplots()
+    image = axes.imshow(values, cmap="Blues", vmin=0, vmax=1 if normalise else max(1.0, float(values.max())))
+    if colorbar:
+        figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
+    ticks = np.arange(n)
+    labels = [f"{i} {name}" for i, name in enumerate(names)]
+    axes.set_xticks(ticks, labels, rotation=90, fontsize=7)
+    axes.set_yticks(ticks, labels, fontsize=7)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    top = 1.0 if normalise else (values.max() or 1.0)
+    for i, j in zip(*np.nonzero(cm)):
+        text = f"{values[i, j]:.2f}" if shares_in_cells else str(cm[i, j])
+        axes.text(j, i, text, ha="center", va="center", fontsize=6, color="white" if values[i, j] > top / 2 else "black")
+    axes.set_title(title, fontsize=10 if n > 6 else 8)
+    return save_figure(figure, path)

@@ -1,19 +1,18 @@
 """The command line as a user runs it: a real subprocess, exit codes and one-line errors."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import build_quirk_tree, write_person
+from helpers import build_quirk_tree, subprocess_env, write_person
 
 
 def maskcls(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "maskcls", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env={"PATH": "/usr/bin:/bin", **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}, "COLUMNS": "200", "MASKCLS_PROGRESS": "0"})
+                          cwd=cwd, env=subprocess_env())
 
 
 def test_help_imports_nothing_heavy():

@@ -1,7 +1,6 @@
 """``maskcls faces`` as a user runs it: a real subprocess on a tiny folder, and on shared real faces when present."""
 
 import csv
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,10 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import subprocess_env
+
 
 def maskcls(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "maskcls", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env={"PATH": "/usr/bin:/bin", **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}, "COLUMNS": "200", "MASKCLS_PROGRESS": "0"})
+                          cwd=cwd, env=subprocess_env())
 
 
 @pytest.fixture(scope="module")

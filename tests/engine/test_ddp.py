@@ -22,10 +22,11 @@ from torch.utils.data import DistributedSampler, RandomSampler, WeightedRandomSa
 
 from maskcls.config import load_config
 from maskcls.data.synthetic import make_synthetic
-from maskcls.runs import load_checkpoint
 from maskcls.engine.distributed import DistributedWeightedSampler, World, merge_shards, shard_positions
-from maskcls.engine.run import TRACE_ENV, train
+from maskcls.engine.run import train
+from maskcls.engine.trace import TRACE_ENV
 from maskcls.metrics import score_labels
+from maskcls.runs import load_checkpoint
 from maskcls.vision.sampling import weighted_sampler
 
 

@@ -1,22 +1,23 @@
 """End-to-end training on tiny synthetic photos with a tiny model: run folders, resume, fast path, k-fold."""
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from helpers import subprocess_env
+
 from maskcls.config import load_config
 from maskcls.data.synthetic import make_synthetic
 from maskcls.engine import run as run_module
-from maskcls.runs import load_checkpoint
 from maskcls.engine.kfold import train_kfold
 from maskcls.engine.run import resume, train
 from maskcls.inference.batch import predict_paths
 from maskcls.inference.predictor import Predictor
 from maskcls.inference.submission import write_submission
 from maskcls.metrics import score_files
+from maskcls.runs import load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +133,7 @@ def test_train_cli_with_preset_overrides_and_resume(data_root, tmp_path):
     args = [sys.executable, "-m", "maskcls", "train", "baseline", f"data.root={data_root}",
             "model.backbone=test_efficientnet", "model.pretrained=false", "model.img_size=32", "train.epochs=1",
             "train.loggers=[tensorboard]", f"train.cache_dir={tmp_path / 'cache'}", "--runs", str(tmp_path / "runs")]
-    env = {"PATH": "/usr/bin:/bin", **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}, "MASKCLS_PROGRESS": "0", "COLUMNS": "200"}
+    env = subprocess_env()
     done = subprocess.run(args, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     folder = tmp_path / "runs" / "baseline"
@@ -150,7 +151,7 @@ def test_predict_cli_keeps_info_order_and_names_missing_images(data_root, tmp_pa
     import sys
 
     folder = train(tiny(data_root, tmp_path), tmp_path / "runs", log=quiet)
-    env = {"PATH": "/usr/bin:/bin", **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}, "MASKCLS_PROGRESS": "0", "COLUMNS": "200"}
+    env = subprocess_env()
     out = tmp_path / "sub.csv"
     done = subprocess.run([sys.executable, "-m", "maskcls", "predict", str(folder), str(data_root), "--out", str(out)],
                           capture_output=True, text=True, env=env)

@@ -1,7 +1,6 @@
 """ONNX export and the ONNX Runtime engine: parity with PyTorch, dynamic batch, metadata, refusals, the CLI."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import subprocess_env
+
 from maskcls.config import ModelConfig, load_config
-from maskcls.runs import load_checkpoint, save_checkpoint
 from maskcls.engine.run import train
 from maskcls.errors import MaskclsError
 from maskcls.inference.batch import predict_paths
@@ -20,8 +20,8 @@ from maskcls.inference.loading import load_onnx
 from maskcls.inference.onnx_engine import OnnxEngine, make_session
 from maskcls.inference.parity import parity_images, torch_probs
 from maskcls.inference.predictor import Predictor
-from maskcls.runs import RunFolder
 from maskcls.models.classifier import build_classifier
+from maskcls.runs import RunFolder, load_checkpoint, save_checkpoint
 from maskcls.vision.cache import CacheSpec, load_image
 
 
@@ -164,7 +164,7 @@ def test_bad_run_folders_are_named(runs, tmp_path):
 
 
 def test_export_cli_prints_size_and_parity_and_refuses_to_overwrite(runs, tmp_path, capsys):
-    env = {"PATH": "/usr/bin:/bin", **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}, "MASKCLS_PROGRESS": "0", "COLUMNS": "200"}
+    env = subprocess_env()
     out = tmp_path / "cli" / "model.onnx"
     args = ["export", str(runs["class18"]), "--format", "onnx", "--out", str(out)]
     done = subprocess.run([sys.executable, "-m", "maskcls", *args], capture_output=True, text=True, env=env)

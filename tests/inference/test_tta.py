@@ -29,6 +29,11 @@ class LeftRightEngine:
         return out
 
 
+def tta_probs(engine, images: np.ndarray, tta: Tta = Tta()) -> np.ndarray:
+    """The engine's probabilities averaged over the views of ``tta``, as ``predict`` averages them."""
+    return mean_probs(engine, tta.views(images, engine.preprocess.interpolation))
+
+
 def test_parse_and_views():
     assert Tta.parse("none").n_views == 1 and Tta.parse("flip").n_views == 2
     assert Tta.parse("crops5").n_views == 5 and Tta.parse("crops5+flip").describe() == "flip+crops5"
@@ -56,9 +61,9 @@ def test_flip_of_a_symmetric_input_changes_nothing_and_of_an_asymmetric_one_aver
     assert np.array_equal(hflip(symmetric), symmetric)
     asymmetric = np.zeros((1, 8, 8, 3), dtype=np.uint8)
     asymmetric[:, :, :4] = 200
-    plain = mean_probs(engine, Tta().views(asymmetric, engine.preprocess.interpolation))
+    plain = tta_probs(engine, asymmetric)
     assert plain[0, 0] == pytest.approx(0.9)
-    flipped = mean_probs(engine, Tta(flip=True).views(asymmetric, engine.preprocess.interpolation))
+    flipped = tta_probs(engine, asymmetric, Tta(flip=True))
     assert flipped[0, 0] == pytest.approx(0.5) and flipped[0, 1] == pytest.approx(0.5)
     assert np.allclose(flipped.sum(1), 1)
 
@@ -76,7 +81,7 @@ def test_flip_of_a_symmetric_input_with_a_real_model(tmp_path):
     rng = np.random.default_rng(0)
     half = rng.integers(0, 256, (4, 32, 16, 3), dtype=np.uint8)
     symmetric = np.concatenate([half, half[:, :, ::-1]], axis=2)
-    plain, flipped = predictor.probs(symmetric), mean_probs(predictor, Tta(flip=True).views(symmetric, predictor.preprocess.interpolation))
+    plain, flipped = predictor.probs(symmetric), tta_probs(predictor, symmetric, Tta(flip=True))
     assert np.allclose(plain, flipped, atol=1e-6)
     asymmetric = rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
-    assert not np.allclose(predictor.probs(asymmetric), mean_probs(predictor, Tta(flip=True).views(asymmetric, predictor.preprocess.interpolation)), atol=1e-6)
+    assert not np.allclose(predictor.probs(asymmetric), tta_probs(predictor, asymmetric, Tta(flip=True)), atol=1e-6)

@@ -6,9 +6,9 @@ import torch
 
 from maskcls.config import load_config
 from maskcls.data.synthetic import make_synthetic
-from maskcls.runs import load_checkpoint
 from maskcls.engine.run import train
 from maskcls.models import build_classifier, create_backbone
+from maskcls.runs import load_checkpoint
 
 
 def test_backbone_has_the_baselines_shape_and_preprocessing():

@@ -10,7 +10,7 @@ from PIL import Image
 
 from maskcls.config import AugConfig
 from maskcls.vision import transforms as T
-from maskcls.vision.transforms import BatchMixer, build_transforms, cutmix, mixup, one_hot_targets
+from maskcls.vision.transforms import BatchMixer, build_transforms, cutmix, mixup
 
 SIZE = (40, 32)
 PRE = SimpleNamespace(size=SIZE, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bicubic", crop_pct=0.9)
@@ -87,10 +87,9 @@ def test_unknown_preset_and_interpolation():
         build_transforms("base", SimpleNamespace(**{**vars(PRE), "interpolation": "lanczos7"}), True)
 
 
-def test_one_hot_targets():
-    out = one_hot_targets({"mask": torch.tensor([0, 2]), "gender": torch.tensor([1, 0])}, {"mask": 3, "gender": 2})
-    assert out["mask"].tolist() == [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
-    assert out["gender"].dtype == torch.float32 and out["gender"].tolist() == [[0.0, 1.0], [1.0, 0.0]]
+def one_hot_targets(targets: dict[str, torch.Tensor], n_classes: dict[str, int]) -> dict[str, torch.Tensor]:
+    """Class indices of each task as float one-hot rows (the soft targets the mixers take)."""
+    return {name: torch.nn.functional.one_hot(t.long(), n_classes[name]).float() for name, t in targets.items()}
 
 
 def black_and_white_batch() -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

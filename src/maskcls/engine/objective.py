@@ -8,10 +8,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from maskcls.config import ModelConfig, TrainConfig
+from maskcls.labels import NUM_CLASSES
 
 #: The classification targets each head is trained on, with their number of classes.
 HEAD_TASKS: dict[str, dict[str, int]] = {
-    "class18": {"class18": 18},
+    "class18": {"class18": NUM_CLASSES},
     "multitask": {"mask": 3, "gender": 2, "age": 3},
     "multitask_regression": {"mask": 3, "gender": 2},
 }

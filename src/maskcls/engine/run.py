@@ -12,8 +12,6 @@ Under torchrun (``maskcls train ... --nproc N``) every process runs this same co
 from __future__ import annotations
 
 import csv
-import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +25,15 @@ from maskcls.config import Config, ConfigError, dump_config
 from maskcls.data.check import load_dataset
 from maskcls.data.records import Record
 from maskcls.data.splits import Split, make_holdout, make_split
-from maskcls.engine import distributed
 from maskcls.devices import resolve_device
+from maskcls.engine import distributed
 from maskcls.engine.loop import EpochStats, Trainer, seed_everything, tune_backends
+from maskcls.engine.loggers import open_loggers
 from maskcls.engine.objective import Objective
+from maskcls.engine.trace import Trace
 from maskcls.errors import MaskclsError
 from maskcls.fileio import atomic_write, write_text
+from maskcls.labels import NUM_CLASSES
 from maskcls.metrics import Score, score_labels
 from maskcls.runs import RunFolder, save_checkpoint
 
@@ -40,8 +41,6 @@ Log = Callable[[str], None]
 #: Called by rank 0 after each epoch with the epoch number and its validation score; ``True`` stops the run
 #: (its folder is then finished as usual). Sweeps report to Optuna and prune through it.
 EpochHook = Callable[[int, Score], bool]
-#: When set, every process writes the dataset indices it trained on to ``rank<R>.json`` in this folder.
-TRACE_ENV = "MASKCLS_TRACE_DIR"
 
 
 @dataclass
@@ -153,11 +152,10 @@ class Run:
         if self.world.main:
             self.run.plots.mkdir(parents=True, exist_ok=True)
         self.metrics = MetricsLog(self.run.metrics_path)
-        self.writers = _loggers(cfg, folder) if self.world.main else []
+        self.writers = open_loggers(cfg, folder) if self.world.main else []
         self.stopped = False  # set when ``on_epoch`` asked to stop
         self._loaders: dict[str, tuple[Any, int, DataLoader]] = {}
-        self._trace: dict[str, Any] | None = {"rank": self.world.rank, "world": self.world.size, "epochs": {},
-                                               "checkpoints": 0} if os.environ.get(TRACE_ENV) else None
+        self.trace = Trace.from_env(self.world.rank, self.world.size)
         self.with_val = False  # set once the last epochs start training on the validation people too
 
     # ---- data -------------------------------------------------------------------------------------------
@@ -254,7 +252,7 @@ class Run:
         def build() -> DataLoader:
             weights = None
             if self.cfg.train.sampler == "weighted":
-                weights = weighted_sampler(dataset.target("class18"), 18, len(dataset)).weights
+                weights = weighted_sampler(dataset.target("class18"), NUM_CLASSES, len(dataset)).weights
             drop_last = len(dataset) > self.cfg.train.batch_size
             sampler = distributed.DistributedWeightedSampler(len(dataset), weights, self.cfg.seed * 10_007,
                                                              drop_last=drop_last, here=self.world)
@@ -423,60 +421,28 @@ class Run:
         """Save a checkpoint from rank 0 only."""
         if self.world.main:
             save_checkpoint(path, state)
-            if self._trace is not None:
-                self._trace["checkpoints"] += 1
-                self._write_trace()
+            if self.trace is not None:
+                self.trace.checkpoint()
 
     def _train_one(self, trainer: Trainer, train_set, epoch: int, epochs: int, phase: Phase) -> EpochStats:
-        stats = self._train_epoch(trainer, self._traced(self.train_loader(train_set, epoch), epoch), epoch, epochs,
-                                  phase)
+        loader = self.train_loader(train_set, epoch)
+        stats = self._train_epoch(trainer, loader if self.trace is None else self.trace.loader(loader, epoch), epoch,
+                                  epochs, phase)
         if self.world.distributed:  # images over all processes in the slowest one's time; the global mean loss
             loss, images = distributed.all_reduce([stats.loss, stats.images])
             (seconds,) = distributed.all_reduce([stats.seconds], "max")
             stats = EpochStats(loss / self.world.size, int(images), seconds, stats.lr)
         return stats
 
-    def _traced(self, loader: DataLoader, epoch: int):
-        """``loader``, noting the dataset index of every item in ``rank<R>.json`` when ``MASKCLS_TRACE_DIR`` is set."""
-        if self._trace is None:
-            return loader
-        seen = self._trace["epochs"].setdefault(str(epoch), [])
-        write = self._write_trace
-
-        class Traced:
-            def __len__(self) -> int:
-                return len(loader)
-
-            def __iter__(self):
-                for inputs, targets in loader:
-                    seen.extend(targets["index"].tolist())
-                    yield inputs, targets
-                write()
-
-        return Traced()
-
-    def _write_trace(self) -> None:
-        write_text(Path(os.environ[TRACE_ENV]) / f"rank{self.world.rank}.json", json.dumps(self._trace) + "\n")
-
     def _train_epoch(self, trainer: Trainer, loader, epoch: int, epochs: int, phase: Phase) -> EpochStats:
-        from maskcls.progress import progress_enabled
+        from maskcls.progress import progress_bar, progress_enabled
 
         if not progress_enabled() or not self.world.main:
             return trainer.train_epoch(loader)
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        columns = (TextColumn(f"epoch {epoch}/{epochs} {phase.name}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("loss {task.fields[loss]:.4f}  {task.fields[rate]:.0f} img/s"), TimeRemainingColumn())
-        with Progress(*columns, transient=True) as bar:
-            task = bar.add_task("train", total=len(loader), loss=0.0, rate=0.0)
-            started, seen = time.perf_counter(), 0
-
-            def advance(n: int, loss: float) -> None:
-                nonlocal seen
-                seen += n
-                bar.update(task, advance=1, loss=loss, rate=seen / max(1e-9, time.perf_counter() - started))
-
-            return trainer.train_epoch(loader, advance)
+        # The epoch bar has always been drawn on stdout, beside the epoch lines.
+        with progress_bar(f"epoch {epoch}/{epochs} {phase.name}", len(loader), "loss {loss:.4f}  {rate:.0f} img/s",
+                          stderr=False, loss=0.0) as advance:
+            return trainer.train_epoch(loader, lambda n, loss: advance(n, loss=loss))
 
     def _log_epoch(self, epoch: int, epochs: int, phase: Phase, stats: EpochStats, val_loss: float, score: Score,
                    improved: bool, with_val: bool) -> None:
@@ -516,43 +482,6 @@ class Run:
         if self.world.main:
             write_run_report(self.run, self.cfg)
         distributed.barrier()  # the folder is complete for every process
-
-
-class _ScalarWriter:
-    def __init__(self, write: Callable[[int, dict], None], close: Callable[[], None]) -> None:
-        self._write, self.close = write, close
-
-    def __call__(self, epoch: int, values: dict) -> None:
-        self._write(epoch, values)
-
-
-def _loggers(cfg: Config, folder: Path) -> list[_ScalarWriter]:
-    """TensorBoard by default; MLflow and W&B when installed and asked for."""
-    writers = []
-    if "tensorboard" in cfg.train.loggers:
-        from torch.utils.tensorboard import SummaryWriter
-
-        tb = SummaryWriter(str(RunFolder(folder).tb))
-        writers.append(_ScalarWriter(lambda e, v: [tb.add_scalar(k, x, e) for k, x in v.items()], tb.close))
-    if "mlflow" in cfg.train.loggers:
-        mlflow = _optional("mlflow")
-        mlflow.start_run(run_name=folder.name)
-        mlflow.log_params({"backbone": cfg.model.backbone, "head": cfg.model.head, "loss": cfg.train.loss})
-        writers.append(_ScalarWriter(lambda e, v: mlflow.log_metrics(v, step=e), mlflow.end_run))
-    if "wandb" in cfg.train.loggers:
-        wandb = _optional("wandb")
-        session = wandb.init(project="maskcls", name=folder.name, dir=str(folder), config=cfg.model_dump(mode="json"))
-        writers.append(_ScalarWriter(lambda e, v: session.log(v, step=e), session.finish))
-    return writers
-
-
-def _optional(name: str):
-    import importlib
-
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        raise MaskclsError(f"train.loggers asks for {name}, which is not installed (pip install {name})") from None
 
 
 def _quiet(_message: str) -> None:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from maskcls.config import Config, dump_config
 from maskcls.labels import class_names
 from maskcls.metrics import confusion_matrix, score_labels
-from maskcls.report import Page, new_figure, save_figure
+from maskcls.report import Page, new_figure, plot_confusion, save_figure
 from maskcls.runs import RunFolder, read_prediction_table
 
 
@@ -29,27 +27,6 @@ def plot_curves(rows: list[dict], path: Path) -> Path:
     right.set_ylim(0, 1)
     right.set_title("validation F1")
     right.legend()
-    return save_figure(figure, path)
-
-
-def plot_confusion(y_true: np.ndarray, y_pred: np.ndarray, names: list[str], path: Path,
-                   title: str = "validation confusion matrix (best epoch; colour = share of the true class)") -> Path:
-    """Row-normalised confusion matrix with counts, one row and column per name (18 for the classes)."""
-    n = len(names)
-    cm = confusion_matrix(y_true, y_pred, n)
-    rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
-    figure = new_figure(11, 10) if n > 6 else new_figure(5, 4.5)
-    axes = figure.subplots()
-    axes.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    ticks = np.arange(n)
-    axes.set_xticks(ticks, [f"{i} {n}" for i, n in enumerate(names)], rotation=90, fontsize=7)
-    axes.set_yticks(ticks, [f"{i} {n}" for i, n in enumerate(names)], fontsize=7)
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("true")
-    for i, j in zip(*np.nonzero(cm)):
-        axes.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=6,
-                  color="white" if rates[i, j] > 0.5 else "black")
-    axes.set_title(title, fontsize=10 if n > 6 else 8)
     return save_figure(figure, path)
 
 
@@ -74,7 +51,9 @@ def write_run_report(run: RunFolder, cfg: Config) -> Path | None:
     page.image(plot_curves(rows, run.plots / "curves.png"), "learning curves")
     if run.val_predictions_path.is_file():
         table = read_prediction_table(run.val_predictions_path, probs=False)
-        page.image(plot_confusion(table.y_true, table.y_pred, names, run.plots / "confusion_matrix.png"),
+        cm = confusion_matrix(table.y_true, table.y_pred, len(names))
+        page.image(plot_confusion(cm, names, run.plots / "confusion_matrix.png",
+                                  "validation confusion matrix (best epoch; colour = share of the true class)"),
                    "confusion matrix")
         score = score_labels(table.y_true, table.y_pred, cfg.data.bands())
         page.heading("Classification report (best epoch)")

@@ -22,7 +22,7 @@ from maskcls.errors import MaskclsError
 from maskcls.fileio import unique_dir
 from maskcls.labels import NUM_CLASSES, TASKS, AgeBands, class_names, decode, split_tasks, task_names
 from maskcls.metrics import confusion_matrix, per_class, score_labels
-from maskcls.report import Page, new_figure, save_figure
+from maskcls.report import Page, new_figure, plot_confusion, save_figure
 
 @dataclass
 class Predictions:
@@ -93,28 +93,6 @@ def confused_pairs(y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str],
                       "share of true": round(float(cm[t, p] / max(support[t], 1)), 4),
                       "wrong task(s)": ", ".join(differ)})
     return pairs
-
-
-def plot_confusion(cm: np.ndarray, names: Sequence[str], path: Path, normalise: bool) -> Path:
-    """An 18×18 confusion matrix: counts, or shares of each true class (rows sum to 1)."""
-    values = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalise else cm.astype(np.float64)
-    figure = new_figure(11, 10)
-    axes = figure.subplots()
-    image = axes.imshow(values, cmap="Blues", vmin=0, vmax=1 if normalise else max(1.0, float(values.max())))
-    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04)
-    ticks = np.arange(len(names))
-    labels = [f"{i} {n}" for i, n in enumerate(names)]
-    axes.set_xticks(ticks, labels, rotation=90, fontsize=7)
-    axes.set_yticks(ticks, labels, fontsize=7)
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("true")
-    top = values.max() or 1.0
-    for i, j in zip(*np.nonzero(cm)):
-        text = f"{values[i, j]:.2f}" if normalise else str(cm[i, j])
-        colour = "white" if values[i, j] > top / 2 else "black"
-        axes.text(j, i, text, ha="center", va="center", fontsize=6, color=colour)
-    axes.set_title("share of each true class" if normalise else "photo counts")
-    return save_figure(figure, path)
 
 
 def plot_grid(tiles: Sequence[tuple[np.ndarray | None, str]], path: Path, columns: int = 4) -> Path:
@@ -249,8 +227,10 @@ def _add_scores(page: Page, preds: Predictions, bands: AgeBands, folder: Path) -
         page.table(pd.DataFrame(rows).round(4))
     cm = confusion_matrix(preds.y_true, preds.y_pred)
     page.heading("Confusion matrix")
-    page.image(plot_confusion(cm, names, folder / "confusion_counts.png", False), "counts (rows: true class)")
-    page.image(plot_confusion(cm, names, folder / "confusion_normalised.png", True), "share of each true class")
+    page.image(plot_confusion(cm, names, folder / "confusion_counts.png", "photo counts", normalise=False,
+                              colorbar=True), "counts (rows: true class)")
+    page.image(plot_confusion(cm, names, folder / "confusion_normalised.png", "share of each true class",
+                              shares_in_cells=True, colorbar=True), "share of each true class")
     page.heading("Most confused pairs")
     pairs = confused_pairs(preds.y_true, preds.y_pred, names)
     if pairs:

@@ -108,7 +108,7 @@ def evaluate_crops(run: str | Path, folder: str | Path, batch_size: int = 64) ->
 
 def save_evaluation(run: str | Path, score: MaskScore, predictions: CropPredictions) -> Path:
     """Write ``score.json``, ``predictions.csv`` and ``confusion.png`` under ``RUN/evaluations/<folder name>``."""
-    from maskcls.engine.summary import plot_confusion
+    from maskcls.report import plot_confusion
 
     folder, truth, masks = predictions.folder, predictions.truth, predictions.masks
     out = unique_dir(Path(run) / "evaluations" / folder.resolve().name)
@@ -119,6 +119,7 @@ def save_evaluation(run: str | Path, score: MaskScore, predictions: CropPredicti
         lines.append(f"{path.relative_to(folder)},{state},{pred}," + ",".join(f"{v:.5f}" for v in row))
     write_text(out / "predictions.csv", "\n".join(lines) + "\n")
     keep = ~np.isnan(masks).any(axis=1)
-    plot_confusion(truth[keep], masks[keep].argmax(axis=1), list(MASK_NAMES), out / "confusion.png",
-                   title=f"mask status on {folder.name} (colour = share of the true state)")
+    cm = confusion_matrix(truth[keep], masks[keep].argmax(axis=1), len(MASK_NAMES))
+    plot_confusion(cm, list(MASK_NAMES), out / "confusion.png",
+                   f"mask status on {folder.name} (colour = share of the true state)")
     return out

@@ -18,7 +18,7 @@ import numpy as np
 
 from maskcls.errors import MaskclsError
 from maskcls.inference.ensemble import soft_vote
-from maskcls.labels import NUM_CLASSES, AgeBands
+from maskcls.labels import AgeBands
 from maskcls.metrics import Score, macro_f1, score_labels
 
 @dataclass

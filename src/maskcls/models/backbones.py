@@ -291,7 +291,7 @@ def _classifier_prefix(model: nn.Module) -> str:
     return model.pretrained_cfg.get("classifier") or "classifier"
 
 
-def load_checkpoint(model: nn.Module, path: str | Path) -> None:
+def load_backbone_weights(model: nn.Module, path: str | Path) -> None:
     """Load a backbone checkpoint into ``model``, ignoring classifier weights on both sides.
 
     Raises:
@@ -401,7 +401,7 @@ def create_backbone(
     else:
         model = timm.create_model(name, pretrained=False, num_classes=num_classes, **kwargs)
         if pretrained:
-            load_checkpoint(model, str(pretrained))
+            load_backbone_weights(model, str(pretrained))
     return model, resolve_preprocess(model, name, img_size)
 
 

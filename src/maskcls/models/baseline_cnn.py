@@ -14,6 +14,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from maskcls.labels import NUM_CLASSES
+
 NAME = "maskcls_baseline_cnn"
 
 #: The baseline's preprocessing: ``Resize((128, 96))`` and its dataset statistics.
@@ -23,7 +25,7 @@ PRETRAINED_CFG = {
     "std": (0.237, 0.247, 0.246),
     "interpolation": "bilinear",
     "crop_pct": 1.0,
-    "num_classes": 18,
+    "num_classes": NUM_CLASSES,
     "fixed_input_size": False,
 }
 
@@ -36,7 +38,7 @@ class BaselineCNN(nn.Module):
         drop_rate: dropout after each pooling (0.25 in the baseline).
     """
 
-    def __init__(self, num_classes: int = 18, drop_rate: float = 0.25, **_: object) -> None:
+    def __init__(self, num_classes: int = NUM_CLASSES, drop_rate: float = 0.25, **_: object) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, 32, kernel_size=7)
         self.conv2 = nn.Conv2d(32, 64, kernel_size=3)

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
@@ -179,11 +178,6 @@ def build_transforms(preset: str, preprocess: Any, train: bool) -> v2.Compose:
         raise ValueError(f"unknown augmentation preset {preset!r} (known: {', '.join(PRESETS)})")
     stages = PRESETS[preset if train else "none"](preprocess)
     return v2.Compose([*stages, v2.ToPureTensor()])
-
-
-def one_hot_targets(targets: dict[str, Tensor], n_classes: dict[str, int]) -> dict[str, Tensor]:
-    """Class indices of each task as float one-hot rows, e.g. ``{"mask": [N]}`` → ``{"mask": [N, 3]}``."""
-    return {name: F.one_hot(t.long(), n_classes[name]).float() for name, t in targets.items()}
 
 
 def _randint(high: int, generator: torch.Generator | None) -> int:
