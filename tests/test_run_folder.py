@@ -53,7 +53,7 @@ def test_report_and_service_name_the_epoch_best_pt_holds(accuracy_run):
     assert model_metrics(run.path)["epoch"] == held
     from maskcls.serve.app import create_app
 
-    with Server(create_app(run.path, detector="haar")) as server:
+    with Server(create_app(run.path)) as server:
         info = requests.get(f"{server.url}/v1/model", timeout=30).json()
     assert info["metrics"]["epoch"] == held
 

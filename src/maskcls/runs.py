@@ -172,9 +172,6 @@ class RunFolder:
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
 
-    def __fspath__(self) -> str:
-        return str(self.path)
-
     @property
     def name(self) -> str:
         """The folder's name (what reports call the run)."""
@@ -233,6 +230,15 @@ class RunFolder:
     def tb(self) -> Path:
         """TensorBoard logs."""
         return self.path / "tb"
+
+    @property
+    def analysis_dir(self) -> Path:
+        """Where ``maskcls analyze`` writes (``analysis``, then ``analysis-2`` …)."""
+        return self.path / "analysis"
+
+    def evaluation_dir(self, name: str) -> Path:
+        """Where ``maskcls evaluate`` writes the scores on the crop folder ``name`` (``-N`` when it exists)."""
+        return self.path / "evaluations" / name
 
     @property
     def export_path(self) -> Path:

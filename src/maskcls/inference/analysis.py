@@ -23,6 +23,7 @@ from maskcls.fileio import unique_dir
 from maskcls.labels import NUM_CLASSES, TASKS, AgeBands, class_names, decode, split_tasks, task_names
 from maskcls.metrics import confusion_matrix, per_class, score_labels
 from maskcls.report import Page, new_figure, plot_confusion, save_figure
+from maskcls.runs import RunFolder
 
 @dataclass
 class Predictions:
@@ -56,8 +57,6 @@ def read_predictions(run: str | Path) -> Predictions:
     Raises:
         MaskclsError: if neither exists, or the file lacks the probability columns.
     """
-    from maskcls.runs import RunFolder
-
     folder = RunFolder(run)
     table = folder.read_predictions(probs=True)
     members = ([folder.fold(int(k)).path for k in table.folds] if table.folds is not None
@@ -183,13 +182,11 @@ def analyze_run(run: str | Path, images: int = 16, gradcam: int = 4, seed: int =
     Raises:
         MaskclsError: if the run has no predictions with class probabilities or no ``config.yaml``.
     """
-    from maskcls.runs import RunFolder
-
     run = Path(run)
     preds = read_predictions(run)
     bands = RunFolder(run).read_config().data.bands()
     models = Models(device)
-    folder = unique_dir(run / "analysis")
+    folder = unique_dir(RunFolder(run).analysis_dir)
     page = Page(f"maskcls analysis of {run.name}")
     page.paragraph(f"{len(preds.y_true):,} photos from {preds.source}"
                    + (" (out of fold: each photo predicted by the fold model that never saw its person)."

@@ -18,6 +18,7 @@ from maskcls.errors import MaskclsError
 from maskcls.fileio import unique_dir, write_text
 from maskcls.labels import MASK_NAMES, parse_mask
 from maskcls.metrics import confusion_matrix, per_class
+from maskcls.runs import RunFolder
 
 
 @dataclass
@@ -111,7 +112,7 @@ def save_evaluation(run: str | Path, score: MaskScore, predictions: CropPredicti
     from maskcls.report import plot_confusion
 
     folder, truth, masks = predictions.folder, predictions.truth, predictions.masks
-    out = unique_dir(Path(run) / "evaluations" / folder.resolve().name)
+    out = unique_dir(RunFolder(run).evaluation_dir(folder.resolve().name))
     write_text(out / "score.json", json.dumps({"folder": str(folder), **asdict(score)}, indent=1))
     lines = ["file,mask,pred," + ",".join(f"p_{n}" for n in MASK_NAMES)]
     for path, state, row in zip(predictions.paths, truth, masks):
