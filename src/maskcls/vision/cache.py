@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from maskcls.data.images import ImageReadError, load_rgb, to_rgb
+from maskcls.data.images import ImageReadError, check_pixels, load_rgb, quiet_bomb_warnings, to_rgb
 from maskcls.faces.detect import DETECTORS, PICK_POLICIES, create_detector, face_crop_box, pick_face
 from maskcls.faces.segment import BACKGROUNDS, SEGMENTATION_TAG
 from maskcls.fileio import atomic_write
@@ -206,12 +206,14 @@ def _decode(path: Path, spec: CacheSpec):
     """
     from PIL import Image, ImageOps
 
+    quiet_bomb_warnings()
     try:
         with Image.open(path) as image:
+            check_pixels(path, image.size)
             _draft(image, spec)
             image.load()
             return to_rgb(ImageOps.exif_transpose(image))
-    except (OSError, SyntaxError, ValueError):
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
         return load_rgb(path)
 
 
