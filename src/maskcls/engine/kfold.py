@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 from typing import Sequence
 
@@ -36,15 +37,21 @@ def fold_finished(folder: Path) -> bool:
 
 def prepare_kfold(cfg: Config, runs_root: Path = Path("runs")) -> Path:
     """Make the parent folder of a k-fold run (``config.yaml``, ``split.json``, ``kfold.json``) and return it."""
+    if cfg.data.root is None and cfg.split.file is None:
+        raise MaskclsError("data.root: set the competition folder (data.root=PATH)")
     parent = unique_dir(runs_root / cfg.name)
-    if cfg.split.file is None:
-        records = load_dataset(cfg.data.root, cfg.data.relabel).records
-        split = make_split(records, cfg.split.n_splits, cfg.split.seed, bands=cfg.data.bands())
-        cfg.split.file = split.save(parent / "split.json")
-    cfg.split.kind = "kfold"
-    n_splits = Split.load(cfg.split.file).n_splits
-    write_text(parent / "config.yaml", dump_config(cfg))
-    write_text(parent / "kfold.json", json.dumps({"n_splits": n_splits}) + "\n")  # marks a k-fold parent
+    try:
+        if cfg.split.file is None:
+            records = load_dataset(cfg.data.root, cfg.data.relabel).records
+            split = make_split(records, cfg.split.n_splits, cfg.split.seed, bands=cfg.data.bands())
+            cfg.split.file = split.save(parent / "split.json")
+        cfg.split.kind = "kfold"
+        n_splits = Split.load(cfg.split.file).n_splits
+        write_text(parent / "config.yaml", dump_config(cfg))
+        write_text(parent / "kfold.json", json.dumps({"n_splits": n_splits}) + "\n")  # marks a k-fold parent
+    except BaseException:  # a half-made k-fold folder is no run: leave nothing behind
+        shutil.rmtree(parent, ignore_errors=True)
+        raise
     return parent
 
 
@@ -82,6 +89,8 @@ def train_kfold(cfg: Config, runs_root: Path = Path("runs"), parent: Path | None
             log(f"fold {fold}: resuming")
             resume(folder, log)
         else:
+            if main and folder.is_dir():  # stopped before its first epoch ended: nothing in it to keep
+                shutil.rmtree(folder)
             log(f"fold {fold}/{n_splits}")
             train(cfg, folder=folder, fold=fold, log=log)
     pending = unfinished_folds(parent, n_splits)

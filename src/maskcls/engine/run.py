@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from maskcls.engine import distributed
 from maskcls.engine.checkpoint import load_checkpoint, save_checkpoint
 from maskcls.engine.loop import EpochStats, Trainer, resolve_device, seed_everything, tune_backends
 from maskcls.engine.objective import Objective
-from maskcls.errors import MaskclsError
+from maskcls.errors import MaskclsError, forget, keep
 from maskcls.fileio import atomic_write, unique_dir, write_text
 from maskcls.metrics import Score, score_labels
 
@@ -580,6 +581,8 @@ def train(cfg: Config, runs_root: Path = Path("runs"), fold: int | None = None, 
     """
     main = distributed.world().main
     distributed.setup(resolve_device(cfg.train.device))
+    if cfg.data.root is None:  # before any folder is made
+        raise ConfigError("data.root: set the competition folder (data.root=PATH)")
     if main:
         folder = unique_dir(folder or runs_root / cfg.name)
         write_text(folder / "config.yaml", dump_config(cfg))
@@ -587,22 +590,41 @@ def train(cfg: Config, runs_root: Path = Path("runs"), fold: int | None = None, 
     log = log if main else _quiet
     run = Run(cfg, folder, fold, log, on_epoch)
     log(f"run folder: {folder}")
-    run.setup()
-    run.fit()
-    run.finish()
+    _run_guarded(run, folder, main)
     return folder
+
+
+def _run_guarded(run: "Run", folder: Path, main: bool, resume_state: dict | None = None) -> None:
+    """Set up, fit and finish ``run``; a failure before the first ``last.pt`` removes the folder (nothing in it is
+    worth keeping), while an interrupted run's folder is kept and named, resumable with ``--resume``."""
+    if main:
+        keep(folder, f"resume with `maskcls train --resume {folder}`")
+    try:
+        run.setup()
+        run.fit(resume_state)
+        run.finish()
+    except Exception:
+        if main and not (folder / "last.pt").exists():
+            forget(folder)
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    forget(folder)
 
 
 def resume(folder: Path, log: Log = print) -> Path:
     """Continue a killed run from its ``last.pt`` in its own folder (same split, fold and settings)."""
     folder = Path(folder)
+    if not (folder / "config.yaml").is_file():
+        raise MaskclsError(f"{folder}: not a run folder (no config.yaml)" if folder.is_dir()
+                           else f"{folder}: no such run folder")
     cfg = load_config(folder / "config.yaml")
-    state = load_checkpoint(folder / "last.pt")
-    cfg.split.file = folder / "split.json"  # the people the run started with, even if the data changed
+    started = (folder / "last.pt").exists()
+    state = load_checkpoint(folder / "last.pt") if started else None
+    if started or (folder / "split.json").is_file():
+        cfg.split.file = folder / "split.json"  # the people the run started with, even if the data changed
     log = log if distributed.is_main() else _quiet
-    run = Run(cfg, folder, state.get("fold"), log)
-    log(f"resuming {folder} at phase {state['phase']} epoch {state['phase_epoch']}")
-    run.setup()
-    run.fit(state)
-    run.finish()
+    run = Run(cfg, folder, state.get("fold") if state else None, log)
+    log(f"resuming {folder} at phase {state['phase']} epoch {state['phase_epoch']}" if state
+        else f"resuming {folder} from the start (it was stopped before its first epoch ended)")
+    _run_guarded(run, folder, distributed.is_main(), state)
     return folder

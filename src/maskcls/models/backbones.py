@@ -329,6 +329,11 @@ def _check_name(name: str) -> None:
     raise MaskclsError(f"unknown backbone {name!r}{hint}")
 
 
+def check_backbone_name(name: str) -> None:
+    """Raise a :class:`MaskclsError` (naming close matches) when ``name`` is no backbone the factory can make."""
+    _check_name(name)
+
+
 def _creation_kwargs(name: str, img_size: int | None) -> dict[str, Any]:
     """Extra timm arguments: ``img_size`` for architectures with a fixed input size (ViTs)."""
     from timm.models import get_pretrained_cfg
