@@ -100,8 +100,9 @@ def load_rgb(path: str | Path):
         raise ImageReadError(f"{path}: file not found") from None
     except UnidentifiedImageError:
         raise ImageReadError(f"{path}: not an image or unsupported format") from None
-    except Image.DecompressionBombError as exc:
-        raise ImageReadError(f"{path}: too large to decode safely ({exc})") from None
+    except Image.DecompressionBombError:
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6
+        raise ImageReadError(f"{path}: too large to decode safely (over {limit:.0f} MP; a decompression bomb?)") from None
     except MemoryError:
         raise ImageReadError(f"{path}: too large to decode in the memory available") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:

@@ -68,6 +68,8 @@ def _predict(engines: Sequence[Engine], groups: Sequence[int], paths: Sequence[P
 
     ``messages`` may give a better message for some paths than the decoder's.
     """
+    if not len(paths):
+        raise MaskclsError(f"{where}: no images to predict (it lists none)")
     probs, skipped = predict_members(engines, paths, tta, batch_size, workers, stop_on_error=not skip_bad)
     skipped = {i: (messages or {}).get(Path(paths[i]), message) for i, message in skipped.items()}
     if skipped and not skip_bad:

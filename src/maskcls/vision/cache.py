@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from maskcls.data.images import ImageReadError, check_pixels, load_rgb, quiet_bomb_warnings, to_rgb
+from maskcls.data.images import (ImageReadError, check_pixels, load_rgb, not_a_photo_file, quiet_bomb_warnings,
+                                 to_rgb)
 from maskcls.faces.detect import DETECTORS, PICK_POLICIES, create_detector, face_crop_box, pick_face
 from maskcls.faces.segment import BACKGROUNDS, SEGMENTATION_TAG
 from maskcls.fileio import atomic_write
@@ -134,12 +135,12 @@ def cache_key(paths: Sequence[Path], spec: CacheSpec) -> str:
     """
     digest = hashlib.sha256(spec.key().encode())
     for path in paths:
-        resolved = Path(path).resolve()
         try:
+            resolved = Path(path).resolve()
             stat = resolved.stat()
             stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
-        except FileNotFoundError:
-            stamp = "missing"
+        except (OSError, RuntimeError):  # missing, a broken or looping link: the build records the error
+            resolved, stamp = Path(path).absolute(), "missing"
         digest.update(f"\n{resolved}\0{stamp}".encode())
     return digest.hexdigest()
 
@@ -207,6 +208,8 @@ def _decode(path: Path, spec: CacheSpec):
     from PIL import Image, ImageOps
 
     quiet_bomb_warnings()
+    if not_a_photo_file(path) is not None:  # links, FIFOs (which would block), empty files: named by load_rgb
+        return load_rgb(path)
     try:
         with Image.open(path) as image:
             check_pixels(path, image.size)
