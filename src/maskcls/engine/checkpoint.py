@@ -29,10 +29,21 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise MaskclsError(f"{path}: checkpoint not found")
+    import pickle
+    import warnings
+
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for damaged or unsafe files
-        raise MaskclsError(f"{path}: not a loadable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's pickle-protocol notes; the error below says what matters
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:  # torch's text advises weights_only=False: never for an unknown file
+        detail = next((line.strip() for line in str(exc).splitlines()
+                       if line.strip().startswith(("Unsupported", "Trying to", "invalid load key"))), "")
+        raise MaskclsError(f"{path}: not a maskcls checkpoint (damaged, or it holds more than plain tensors and is "
+                           f"refused for safety{'; ' + detail if detail else ''})") from None
+    except Exception as exc:  # torch raises several types for damaged or truncated files
+        raise MaskclsError(f"{path}: damaged or truncated checkpoint ({type(exc).__name__}: "
+                           f"{(str(exc).splitlines() or [''])[0]})") from None
     if not isinstance(state, dict) or "model" not in state:
         raise MaskclsError(f"{path}: not a maskcls checkpoint (no 'model' weights)")
     return state

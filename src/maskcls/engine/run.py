@@ -620,6 +620,8 @@ def resume(folder: Path, log: Log = print) -> Path:
     cfg = load_config(folder / "config.yaml")
     started = (folder / "last.pt").exists()
     state = load_checkpoint(folder / "last.pt") if started else None
+    if state is not None and not {"phase", "phase_epoch"} <= set(state):
+        raise MaskclsError(f"{folder / 'last.pt'}: not a resumable checkpoint (no phase and epoch in it)")
     if started or (folder / "split.json").is_file():
         cfg.split.file = folder / "split.json"  # the people the run started with, even if the data changed
     log = log if distributed.is_main() else _quiet

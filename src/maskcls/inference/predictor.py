@@ -43,7 +43,11 @@ class Predictor:
         state = load_checkpoint(folder / "best.pt")
         model_cfg = cfg.model.model_copy(update={"pretrained": False})
         model = build_classifier(model_cfg, tuple(cfg.data.age_thresholds))
-        model.load_state_dict(state["model"])
+        try:
+            model.load_state_dict(state["model"])
+        except (RuntimeError, TypeError, AttributeError) as exc:  # weights of another model, or no state dict
+            first = (str(exc).splitlines() or [""])[0]
+            raise MaskclsError(f"{folder / 'best.pt'}: does not fit the model of its config.yaml ({first})") from None
         target = resolve_device(device)
         return cls(model.to(target), cfg, target, folder.name)
 
