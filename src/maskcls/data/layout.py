@@ -17,7 +17,7 @@ from pathlib import Path
 
 from maskcls.data.images import is_hidden, not_a_photo_file
 from maskcls.data.records import DataError, Dataset, Problem, Record
-from maskcls.labels import STEM_TO_MASK, STEMS, parse_gender
+from maskcls.labels import STEM_TO_MASK, STEMS, parse_age, parse_gender
 
 TRAIN_COLUMNS = ("id", "gender", "race", "age", "path")
 EVAL_COLUMNS = ("ImageID", "ans")
@@ -89,12 +89,7 @@ class _Person:
 def _person_from_row(row: dict[str, str], where: Path, line: int) -> _Person | Problem:
     try:
         gender = int(parse_gender(row["gender"]))
-        try:
-            age = int(row["age"])
-        except ValueError:
-            raise ValueError(f"age {row['age']!r} is not a whole number of years") from None
-        if not 0 <= age < 130:
-            raise ValueError(f"age {age} out of range")
+        age = parse_age(row["age"])
     except ValueError as exc:
         return Problem("error", "bad-row", where, f"line {line}: {exc}; person skipped")
     if not row["id"]:

@@ -107,7 +107,7 @@ def predict_eval(engines: Sequence[Engine], groups: Sequence[int], eval_root: st
     evalset = scan_eval(eval_root)
     fatal = [p for p in evalset.problems if p.severity == "error" and p.kind not in IMAGE_PROBLEMS]
     if fatal:
-        raise MaskclsError(f"{fatal[0]} ({len(fatal)} eval problem(s))")
+        raise MaskclsError(f"{fatal[0].path}: {fatal[0].message} ({len(fatal)} eval problem(s))")
     check_free(out, force)
     # The scan's message names the info.csv line of a missing image; the decoder's only the path.
     scanned = {p.path: f"{p.path}: {p.message}" for p in evalset.problems if p.kind in IMAGE_PROBLEMS}
