@@ -35,9 +35,9 @@ def inspect_image(path: Path) -> ImageInfo:
 
     quiet_bomb_warnings()
     try:
+        rgb = load_rgb(path)  # first: it names what is wrong with the file
         with Image.open(path) as raw:
             mode, orientation = raw.mode, raw.getexif().get(0x0112, 1)
-        rgb = load_rgb(path)
     except ImageReadError as exc:
         return ImageInfo(path, error=str(exc).removeprefix(f"{path}: "))
     except Exception as exc:  # PIL raises many types on hostile files; all mean "unreadable"

@@ -71,7 +71,11 @@ def read_csv_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]
             if missing:
                 raise DataError(f"{path}: missing column(s) {', '.join(missing)} (header is {','.join(header)})")
             reader.fieldnames = header
-            return [{k: (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+            rows = [{k: (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+            for line, row in enumerate(rows, start=2):
+                if any("\x00" in value for value in row.values()):
+                    raise DataError(f"{path}: line {line}: NUL byte (binary data, not a CSV)")
+            return rows
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not a UTF-8 CSV ({exc.reason})") from None
     except csv.Error as exc:
@@ -181,6 +185,9 @@ def scan_train(root: str | Path, source: str = "competition") -> Dataset:
 
     rows: dict[str, tuple[int, dict[str, str]]] = {}
     for line, row in enumerate(read_csv_rows(csv_path, TRAIN_COLUMNS), start=2):
+        if not row["path"] or Path(row["path"]).name != row["path"] or is_hidden(row["path"]):
+            dataset.problems.append(Problem("warning", "bad-path", csv_path, f"line {line}: path {row['path']!r} is not a folder name under images/; row ignored"))
+            continue
         if row["path"] in rows:
             dataset.problems.append(Problem("warning", "duplicate-row", csv_path, f"line {line}: path {row['path']} already on line {rows[row['path']][0]}; first kept"))
             continue
