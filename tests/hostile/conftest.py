@@ -57,3 +57,14 @@ def copy_run(run_folder, tmp_path):
         return Path(shutil.copytree(run_folder, tmp_path / name))
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """One torch thread: these tests run tiny models many times, where thread start-up costs more than it gives."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -109,20 +109,15 @@ def load_rgb(path: str | Path):
         raise ImageReadError(f"{path}: corrupt image ({exc})") from None
 
 
-_QUIET = False
-
-
 def quiet_bomb_warnings() -> None:
-    """Silence Pillow's raw ``DecompressionBombWarning`` (once, process-wide): :func:`check_pixels` says the
-    same naming the photo."""
-    global _QUIET
-    if not _QUIET:
-        import warnings
+    """Silence Pillow's raw ``DecompressionBombWarning`` (process-wide): :func:`check_pixels` says the same,
+    naming the photo."""
+    import warnings
 
-        from PIL import Image
+    from PIL import Image
 
+    if not any(f[0] == "ignore" and f[2] is Image.DecompressionBombWarning for f in warnings.filters):
         warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
-        _QUIET = True
 
 
 def check_pixels(path: str | Path, size: tuple[int, int]) -> None:

@@ -40,9 +40,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         detail = next((line.strip() for line in str(exc).splitlines()
                        if line.strip().startswith(("Unsupported", "Trying to", "invalid load key"))), "")
         raise MaskclsError(f"{path}: not a maskcls checkpoint (damaged, or it holds more than plain tensors and is "
-                           f"refused for safety{'; ' + detail if detail else ''})") from None
+                           f"refused for safety{': ' + detail if detail else ''})") from None
     except Exception as exc:  # torch raises several types for damaged or truncated files
-        raise MaskclsError(f"{path}: damaged or truncated checkpoint ({type(exc).__name__}: "
+        raise MaskclsError(f"{path}: not a maskcls checkpoint (damaged or truncated: {type(exc).__name__}: "
                            f"{(str(exc).splitlines() or [''])[0]})") from None
     if not isinstance(state, dict) or "model" not in state:
         raise MaskclsError(f"{path}: not a maskcls checkpoint (no 'model' weights)")

@@ -26,7 +26,7 @@ from maskcls.inference.tta import Tta
 from maskcls.labels import DEFAULT_AGE_BANDS, GENDER_NAMES, MASK_NAMES, AgeBands, class_name, decode
 
 #: Eval problems that concern one image: predicted with a fallback under ``skip_bad``, not fatal.
-IMAGE_PROBLEMS = ("missing-image", "empty-file")
+IMAGE_PROBLEMS = ("missing-image", "empty-file", "unreadable-file")
 
 
 @dataclass
