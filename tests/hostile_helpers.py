@@ -6,6 +6,11 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+#: Overrides of a run that trains in seconds on a tiny tree.
+TINY = ["model.backbone=test_efficientnet", "model.pretrained=false", "model.img_size=32", "model.head=class18",
+        "train.epochs=1", "train.batch_size=16", "train.loggers=[]", "train.features=true", "split.kind=holdout",
+        "split.val_fraction=0.5"]
+
 
 @dataclass
 class Result:

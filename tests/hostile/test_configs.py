@@ -8,11 +8,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hostile_helpers import fails
+from hostile_helpers import TINY, fails
 
-TINY = ["model.backbone=test_efficientnet", "model.pretrained=false", "model.img_size=32", "model.head=class18",
-        "train.epochs=1", "train.batch_size=16", "train.loggers=[]", "train.features=true", "split.kind=holdout",
-        "split.val_fraction=0.5"]
 
 BAD_OVERRIDES = {
     "unknown loss": ("train.loss=focall", "train.loss: unknown loss 'focall'"),

@@ -586,6 +586,7 @@ def train(cfg: Config, runs_root: Path = Path("runs"), fold: int | None = None, 
     if main:
         folder = unique_dir(folder or runs_root / cfg.name)
         write_text(folder / "config.yaml", dump_config(cfg))
+        keep(folder, f"resume with `maskcls train --resume {folder}`")
     folder = distributed.broadcast_object(folder)  # the others use rank 0's folder, so -N numbering stays unique
     log = log if main else _quiet
     run = Run(cfg, folder, fold, log, on_epoch)
