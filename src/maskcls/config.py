@@ -331,6 +331,27 @@ def resolve_preset(name_or_path: str | Path) -> Path:
     raise ConfigError(f"{name_or_path}: no such config file or preset (presets: {', '.join(known) or 'none'})")
 
 
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file safely.
+
+    Raises:
+        ConfigError: naming the file if it is missing, unreadable, not UTF-8 or not YAML.
+    """
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply") from None
+
+
 def load_config(source: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Load a config from a YAML file or preset name (or defaults), then apply ``key=value`` overrides.
 
@@ -340,16 +361,7 @@ def load_config(source: str | Path | None = None, overrides: list[str] | tuple[s
     tree: dict[str, Any] = {}
     if source is not None:
         path = resolve_preset(source)
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-        except RecursionError:
-            raise ConfigError(f"{path}: nested too deeply to be a config") from None
+        loaded = read_yaml(path)
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: a config must be a mapping of sections")
         tree = loaded or {}
