@@ -53,7 +53,7 @@ def _write_problems(path: Path, problems) -> None:
 
     from maskcls.fileio import atomic_write
 
-    with atomic_write(path, "w", newline="", encoding="utf-8") as handle:
+    with atomic_write(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as handle:
         writer = csv.writer(handle)
         writer.writerow(["severity", "kind", "path", "message"])
         writer.writerows([p.severity, p.kind, str(p.path), p.message] for p in problems)

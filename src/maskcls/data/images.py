@@ -107,6 +107,8 @@ def load_rgb(path: str | Path):
         raise ImageReadError(f"{path}: too large to decode in the memory available") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageReadError(f"{path}: corrupt image ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise many types on hostile files (EXIF, struct …)
+        raise ImageReadError(f"{path}: corrupt image ({type(exc).__name__}: {exc})") from None
 
 
 def quiet_bomb_warnings() -> None:

@@ -157,7 +157,7 @@ def write_photo_csv(path: str | Path, prediction: Prediction, bands: AgeBands = 
         raise MaskclsError(f"{path}: already exists (choose another --out, or --force to replace it)")
     rows = photo_rows(prediction, bands)
     columns = [*(rows[0] if rows else {"path": ""}), *[f"p{i}" for i in range(prediction.probs.shape[1])]]
-    with atomic_write(path, "w", newline="", encoding="utf-8") as handle:
+    with atomic_write(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as handle:  # names as bytes
         writer = csv.writer(handle)
         writer.writerow(columns)
         for row, probs in zip(rows, prediction.probs):

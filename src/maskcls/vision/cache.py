@@ -141,7 +141,7 @@ def cache_key(paths: Sequence[Path], spec: CacheSpec) -> str:
             stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
         except (OSError, RuntimeError):  # missing, a broken or looping link: the build records the error
             resolved, stamp = Path(path).absolute(), "missing"
-        digest.update(f"\n{resolved}\0{stamp}".encode())
+        digest.update(f"\n{resolved}\0{stamp}".encode("utf-8", "surrogateescape"))  # any file name's bytes
     return digest.hexdigest()
 
 
@@ -216,7 +216,9 @@ def _decode(path: Path, spec: CacheSpec):
             _draft(image, spec)
             image.load()
             return to_rgb(ImageOps.exif_transpose(image))
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+    except ImageReadError:
+        raise
+    except Exception:  # noqa: BLE001 - whatever the fast path trips on, the careful one names
         return load_rgb(path)
 
 
