@@ -173,3 +173,12 @@ def test_resume_with_a_last_pt_that_is_no_training_state(cli, copy_run):
     run = copy_run()
     shutil.copy(run / "best.pt", run / "last.pt")
     fails(cli("train", "--resume", run), str(run / "last.pt"), "not a resumable checkpoint")
+
+
+@pytest.mark.parametrize("content,needle", [(b"\xff\xfe garbage", "not a UTF-8 text file"), (b"[1, 2", "invalid YAML"),
+                                            (b"- a\n", "non-empty mapping")])
+def test_bad_sweep_space_file(content, needle, cli, root, tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_bytes(content)
+    fails(cli("sweep", "demo", "--trials", "1", "--space", space, f"data.root={root}", "--runs", tmp_path / "runs"),
+          str(space) if needle != "non-empty mapping" else "", needle)

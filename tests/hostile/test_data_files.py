@@ -257,3 +257,32 @@ def test_score_files(cli, tmp_path):
     fails(cli("score", gt, sub), f"{sub}: line 2: ans 'one' is not an integer")
     sub.write_bytes(b"\xff\xfe\x00garbage")
     fails(cli("score", gt, sub), str(sub))
+
+
+def test_file_names_that_are_not_utf8(root, tmp_path, monkeypatch):
+    """Names with bytes that are no UTF-8 are printed as those bytes (a strict UTF-8 stdout, as in a UTF-8 locale)."""
+    import io
+    import sys
+
+    from maskcls.cli import render, run
+
+    person = os.fsencode(_person(root))
+    with open(person + b"/mask\xff.jpg", "wb") as handle:
+        handle.write(b"x")
+    os.makedirs(os.fsencode(root / "train" / "images") + b"/00000\xfe_male_Asian_30")
+    streams = [io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict") for _ in range(2)]
+    monkeypatch.setattr(sys, "stdout", streams[0])
+    monkeypatch.setattr(sys, "stderr", streams[1])
+    monkeypatch.setattr(render.console, "width", 1000)
+    code = run(["data", "check", str(root), "--problems-csv", str(tmp_path / "problems.csv")])
+    for stream in streams:
+        stream.flush()
+    out, err = (stream.buffer.getvalue() for stream in streams)
+    assert code == 0 and b"Traceback" not in err, err
+    assert b"mask\xff.jpg" in out and b"00000\xfe_male_Asian_30" in out
+    assert b"mask\xff.jpg" in (tmp_path / "problems.csv").read_bytes()
+
+
+@pytest.mark.parametrize("bands,needle", [("x", "two whole ages"), ("60,30", "increasing"), ("30", "two whole ages")])
+def test_bad_age_bands(bands, needle, cli, root):
+    fails(cli("data", "check", root, "--age-bands", bands), f"--age-bands {bands!r}", needle)

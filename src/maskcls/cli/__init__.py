@@ -55,6 +55,7 @@ def run(argv: list[str] | None = None) -> int:
     """
     from maskcls.errors import DEBUG_ENV, debug, describe, kept
 
+    _tolerant_output()
     try:
         code = app(args=argv, prog_name="maskcls", standalone_mode=False)
     except (KeyboardInterrupt, typer.Abort):
@@ -81,6 +82,16 @@ def run(argv: list[str] | None = None) -> int:
                                         "half-written was kept"), file=sys.stderr, flush=True)
         return 130
     return code if isinstance(code, int) else 0
+
+
+def _tolerant_output() -> None:
+    """File names that are not UTF-8 print as their bytes (or escaped) instead of failing the command."""
+    for stream in (sys.stdout, sys.stderr):
+        utf8 = (getattr(stream, "encoding", "") or "").lower().replace("-", "") == "utf8"
+        try:
+            stream.reconfigure(errors="surrogateescape" if utf8 else "backslashreplace")
+        except (AttributeError, ValueError, OSError):  # not a text stream we may change
+            pass
 
 
 def _show_usage_error(exc) -> None:
