@@ -131,10 +131,15 @@ def test_failed_train_leaves_no_run_folder(cli, tmp_path):
     assert not runs.exists() or not any(runs.iterdir()), list(runs.iterdir())
 
 
-def test_failed_train_after_the_folder_is_made_removes_it(cli, root, tmp_path):
+@pytest.mark.parametrize("content,needle", [(None, "checkpoint not found"), (b"\x80\x04garbage", "not a torch checkpoint")])
+def test_failed_train_after_the_folder_is_made_removes_it(content, needle, cli, root, tmp_path):
     runs = tmp_path / "runs"
-    fails(cli("train", *TINY, f"data.root={root}", f"model.pretrained={tmp_path / 'missing.pt'}", "--runs", runs),
-          "missing.pt")
+    weights = tmp_path / "weights.pt"
+    if content is not None:
+        weights.write_bytes(content)
+    line = fails(cli("train", *TINY, f"data.root={root}", f"model.pretrained={weights}", "--runs", runs),
+                 str(weights), needle)
+    assert "weights_only" not in line
     assert not runs.exists() or not any(runs.iterdir()), list(runs.iterdir())
 
 
