@@ -30,8 +30,8 @@ def relabel(
 
     if out.is_dir():
         raise MaskclsError(f"{out}: is a folder; --out takes the corrections CSV to create or extend")
-    sock = listen(host, port)
     app = create_relabel_app(root, out, oof, relabel_files(relabel, no_relabel))
+    sock = listen(host, port)  # a busy port fails here, before anything says it started
     data = app.state.data
     kept = f" (extending its {len(data.corrections()) - len(data.base)} correction(s))" if out.exists() else ""
     console.print(f"{len(data.dataset.people()):,} people in {root}; corrections go to {out}{kept}; "

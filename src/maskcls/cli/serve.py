@@ -21,8 +21,8 @@ def serve(
     from maskcls.cli.render import console
     from maskcls.serve.app import create_app
 
-    sock = listen(host, port)  # a busy port fails here, in one line, before anything says it started
     app = create_app(model, max_upload_mb=max_upload_mb, detector=detector)
+    sock = listen(host, port)  # a busy port fails here, in one line, before anything says it started
     info = app.state.service.info
     console.print(f"model {info.name} ({info.engine}, {info.backbone}, crop={info.crop}, detector {info.detector}); "
                   f"page http://{host}:{port}/  docs http://{host}:{port}/docs", highlight=False, soft_wrap=True)
