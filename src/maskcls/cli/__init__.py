@@ -53,14 +53,16 @@ def run(argv: list[str] | None = None) -> int:
     with the full traceback only under ``MASKCLS_DEBUG=1``; Ctrl-C prints ``maskcls: interrupted`` and what was
     kept on disk, and gives 130.
     """
-    from maskcls.errors import DEBUG_ENV, debug, describe, kept
+    from maskcls.errors import DEBUG_ENV, debug, describe, kept, one_line
 
     _tolerant_output()
     try:
         code = app(args=argv, prog_name="maskcls", standalone_mode=False)
     except (KeyboardInterrupt, typer.Abort):
         code = 130
-    except SystemExit as exc:
+    except SystemExit as exc:  # a library calling sys.exit: its message (if any) as our one line
+        if isinstance(exc.code, str):
+            print(f"maskcls: error: {one_line(exc.code)}", file=sys.stderr, flush=True)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except BaseException as exc:  # noqa: BLE001 - the point of this function
         if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):  # a usage error: exit 2

@@ -261,20 +261,17 @@ def load_offline_weights(model: nn.Module, name: str) -> None:
 
 def _read_checkpoint(path: Path) -> StateDict:
     """The state dict in a ``.pt``/``.pth``/``.safetensors`` file (raw, or under ``state_dict``/``model``)."""
-    if path.suffix != ".safetensors":
-        from maskcls.fileio import torch_load
-
-        loaded = torch_load(path, "torch checkpoint")
-    else:
-        loaded = None
-    try:
-        if path.suffix == ".safetensors":
+    if path.suffix == ".safetensors":
+        try:
             from safetensors.torch import load_file
 
             return load_file(str(path), device="cpu")
-    except Exception as exc:  # noqa: BLE001 - any unreadable file becomes one clear message
-        reason = (str(exc).strip().splitlines() or [""])[0]
-        raise MaskclsError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {reason})") from None
+        except Exception as exc:  # noqa: BLE001 - any unreadable file becomes one clear message
+            reason = (str(exc).strip().splitlines() or [""])[0]
+            raise MaskclsError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {reason})") from None
+    from maskcls.fileio import torch_load
+
+    loaded = torch_load(path, "torch checkpoint")
     for key in ("state_dict", "model"):
         if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
             loaded = loaded[key]
