@@ -288,7 +288,7 @@ class Config(_Strict):
     def _plain_name(cls, value: str) -> str:
         import re
 
-        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,99}", value):
+        if not re.fullmatch(r"\w[\w.+-]{0,99}", value):  # letters of any script, digits, _ . + -
             raise ValueError(f"run name {value!r}: expected a plain folder name (letters, digits, _ . + -; no / or "
                              "leading dot), made under --runs")
         return value
