@@ -114,6 +114,34 @@ class ModelConfig(_Strict):
     freeze: int | Literal["backbone"] | None = None
     img_size: int | None = Field(None, ge=16)
 
+    @field_validator("backbone")
+    @classmethod
+    def _known_backbone(cls, value: str) -> str:
+        from maskcls.models.backbones import check_backbone_name
+
+        try:
+            check_backbone_name(value)
+        except MaskclsError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("task_weights")
+    @classmethod
+    def _known_tasks(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - {"mask", "gender", "age"})
+        if unknown:
+            raise ValueError(f"unknown task(s) {', '.join(unknown)} (tasks: mask, gender, age)")
+        if any(weight < 0 for weight in value.values()):
+            raise ValueError("task weights must not be negative")
+        return value
+
+    @field_validator("freeze")
+    @classmethod
+    def _stages(cls, value: int | str | None) -> int | str | None:
+        if isinstance(value, int) and value < 0:
+            raise ValueError(f"freeze {value}: expected a number of stages >= 0, backbone or null")
+        return value
+
 
 class AugConfig(_Strict):
     """Augmentation.
@@ -194,6 +222,31 @@ class TrainConfig(_Strict):
     workers: int = Field(0, ge=0)
     device: str = "auto"
     loggers: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(default_factory=lambda: ["tensorboard"])
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, value: str) -> str:
+        from maskcls.losses import parse_spec
+
+        parse_spec(value)  # ValueError naming the bad term or name
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        import re
+
+        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value.strip()):
+            raise ValueError(f"unknown device {value!r} (auto, cpu, cuda, cuda:N or mps)")
+        return value.strip()
+
+    @field_validator("oversample")
+    @classmethod
+    def _classes(cls, value: dict[int, int]) -> dict[int, int]:
+        for label, times in value.items():
+            if not 0 <= label < 18 or times < 1:
+                raise ValueError(f"oversample {{{label}: {times}}}: expected an 18-class label 0-17 and a repeat >= 1")
+        return value
 
 
 class InputConfig(_Strict):
@@ -279,6 +332,16 @@ class Config(_Strict):
             data[section] = {**(target if isinstance(target, dict) else {}), key: value}
         return data
 
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        import re
+
+        if not re.fullmatch(r"\w[\w.+-]{0,99}", value):  # letters of any script, digits, _ . + -
+            raise ValueError(f"run name {value!r}: expected a plain folder name (letters, digits, _ . + -; no / or "
+                             "leading dot), made under --runs")
+        return value
+
 
 def _set_dotted(tree: dict, key: str, value: Any) -> None:
     parts = key.split(".")
@@ -308,11 +371,34 @@ def resolve_preset(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.is_file():
         return path
+    if path.exists():
+        raise ConfigError(f"{path}: not a config file (a folder or special file; a run's config is RUN/config.yaml)")
     preset = PRESETS / f"{name_or_path}.yaml"
     if preset.is_file():
         return preset
     known = sorted(p.stem for p in PRESETS.glob("*.yaml")) if PRESETS.is_dir() else []
     raise ConfigError(f"{name_or_path}: no such config file or preset (presets: {', '.join(known) or 'none'})")
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file safely.
+
+    Raises:
+        ConfigError: naming the file if it is missing, unreadable, not UTF-8 or not YAML.
+    """
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply") from None
 
 
 def load_config(source: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
@@ -324,10 +410,7 @@ def load_config(source: str | Path | None = None, overrides: list[str] | tuple[s
     tree: dict[str, Any] = {}
     if source is not None:
         path = resolve_preset(source)
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+        loaded = read_yaml(path)
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: a config must be a mapping of sections")
         tree = loaded or {}
@@ -338,7 +421,10 @@ def load_config(source: str | Path | None = None, overrides: list[str] | tuple[s
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "config"
-        raise ConfigError(f"{where}: {first['msg']}" + (f" (in {source})" if source else "")) from None
+        message = first["msg"].removeprefix("Value error, ")
+        if first.get("type") in ("literal_error", "bool_parsing", "int_parsing", "float_parsing", "missing"):
+            message += f" (got {first.get('input')!r})" if first.get("type") != "missing" else ""
+        raise ConfigError(f"{source}: {where}: {message}" if source else f"{where}: {message}") from None
 
 
 def dump_config(config: Config) -> str:

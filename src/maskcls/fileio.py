@@ -59,3 +59,30 @@ def unique_dir(path: str | Path) -> Path:
         except FileExistsError:
             continue
     raise FileExistsError(f"{path}: no free folder name left")
+
+
+def torch_load(path: str | Path, what: str = "maskcls checkpoint", mmap: bool = False):
+    """``torch.load`` with ``weights_only=True`` on the CPU, its failures worded in one line naming the file.
+
+    Raises:
+        MaskclsError: ``<path>: not a <what> (…)`` for a damaged, truncated or unsafe file.
+    """
+    import pickle
+    import warnings
+
+    import torch
+
+    from maskcls.errors import MaskclsError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's pickle-protocol notes; the error below says what matters
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as exc:  # torch's text advises weights_only=False: never for an unknown file
+        detail = next((line.strip() for line in str(exc).splitlines()
+                       if line.strip().startswith(("Unsupported", "Trying to", "invalid load key"))), "")
+        raise MaskclsError(f"{path}: not a {what} (damaged, or it holds more than plain tensors and is "
+                           f"refused for safety{': ' + detail if detail else ''})") from None
+    except Exception as exc:  # torch raises several types for damaged or truncated files
+        raise MaskclsError(f"{path}: not a {what} (damaged or truncated: {type(exc).__name__}: "
+                           f"{(str(exc).splitlines() or [''])[0]})") from None

@@ -73,6 +73,22 @@ def parse_gender(value: str | int) -> Gender:
     raise ValueError(f"unknown gender {value!r} (expected male or female)")
 
 
+def parse_age(value: str | int, low: int = 0) -> int:
+    """Read an age in whole years, ``low`` <= age < 130.
+
+    Raises:
+        ValueError: naming the value, for a non-number (``23.7``, ``abc``) or an age out of range.
+    """
+    text = str(value).strip()
+    try:
+        age = int(text)
+    except ValueError:
+        raise ValueError(f"age {text!r} is not a whole number of years") from None
+    if not low <= age < 130:
+        raise ValueError(f"age {age} out of range")
+    return age
+
+
 def parse_mask(value: str | int) -> Mask:
     """Read a mask status: ``wear``/``mask``, ``incorrect``, ``not wear``/``normal``, or 0–2."""
     text = str(value).strip().lower().replace("_", " ")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from maskcls.errors import MaskclsError
-from maskcls.fileio import atomic_write, unique_dir, write_text
+from maskcls.fileio import atomic_write, torch_load, unique_dir, write_text
 from maskcls.labels import NUM_CLASSES
 
 if TYPE_CHECKING:
@@ -53,15 +53,10 @@ def load_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
     Raises:
         MaskclsError: naming the file if it is missing or not a maskcls checkpoint.
     """
-    import torch
-
     path = Path(path)
     if not path.is_file():
         raise MaskclsError(f"{path}: checkpoint not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    except Exception as exc:  # torch raises several types for damaged or unsafe files
-        raise MaskclsError(f"{path}: not a loadable checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+    state = torch_load(path, mmap=mmap)
     if not isinstance(state, dict) or "model" not in state:
         raise MaskclsError(f"{path}: not a maskcls checkpoint (no 'model' weights)")
     return state
@@ -330,7 +325,11 @@ class RunFolder:
         cfg = self.read_config()
         state = self.load_best()
         model = build_classifier(cfg.model.model_copy(update={"pretrained": False}), tuple(cfg.data.age_thresholds))
-        model.load_state_dict(state["model"])
+        try:
+            model.load_state_dict(state["model"])
+        except (RuntimeError, TypeError, AttributeError) as exc:  # weights of another model, or no state dict
+            first = (str(exc).splitlines() or [""])[0]
+            raise MaskclsError(f"{self.best_path}: does not fit the model of its config.yaml ({first})") from None
         return model.to(device).eval(), cfg
 
     # ---- metrics ----------------------------------------------------------------------------------------

@@ -1,6 +1,5 @@
 """Mask-status scoring of a run on labelled face crops (the real crowd crops of `data import-boxes`)."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -16,30 +16,45 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
 
 @pytest.fixture
 def started(monkeypatch) -> list[tuple]:
-    """What the commands hand to ``uvicorn.run`` (nothing is served)."""
-    import uvicorn
+    """What the commands hand to uvicorn: the app and the socket already bound (nothing is served)."""
+    import maskcls.cli.serve as serve_cli
 
     calls: list[tuple] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append((app, options)))
+
+    def record(app, sock) -> None:
+        calls.append((app, sock.getsockname()))
+        sock.close()
+
+    monkeypatch.setattr(serve_cli, "run_server", record)
     return calls
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_serve_hands_the_loaded_model_to_uvicorn(face_run, started, capsys):
-    code, out, err = run_cli(capsys, "serve", face_run, "--port", 8123, "--max-upload-mb", 1, "--detector", "haar")
+    port = free_port()
+    code, out, err = run_cli(capsys, "serve", face_run, "--port", port, "--max-upload-mb", 1, "--detector", "haar")
     assert code == 0, err
-    ((app, options),) = started
-    assert options == {"host": "127.0.0.1", "port": 8123, "log_level": "info"}
+    ((app, address),) = started
+    assert address == ("127.0.0.1", port)
     info = app.state.service.info
     assert info.name == "face-run" and info.max_upload_bytes == 1024 * 1024 and info.detector == "haar"
-    assert "page http://127.0.0.1:8123/" in out
+    assert f"page http://127.0.0.1:{port}/" in out
 
 
 def test_relabel_hands_the_tool_to_uvicorn(relabel_root, tmp_path, started, capsys):
     out_csv = tmp_path / "fixes.csv"
-    code, out, err = run_cli(capsys, "relabel", relabel_root, "--out", out_csv, "--no-relabel", "--port", 8124)
+    port = free_port()
+    code, out, err = run_cli(capsys, "relabel", relabel_root, "--out", out_csv, "--no-relabel", "--port", port)
     assert code == 0, err
-    ((app, options),) = started
-    assert options["port"] == 8124 and app.state.data.csv == out_csv and app.state.data.base == []
+    ((app, address),) = started
+    assert address[1] == port and app.state.data.csv == out_csv and app.state.data.base == []
     assert f"6 people in {relabel_root}; corrections go to {out_csv}" in " ".join(out.split())
 
 

@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import pytest
 
 from maskcls.data.importers import UtkFace
 from maskcls.data.layout import scan_eval, scan_train

@@ -53,7 +53,7 @@ def _write_problems(path: Path, problems) -> None:
 
     from maskcls.fileio import atomic_write
 
-    with atomic_write(path, "w", newline="", encoding="utf-8") as handle:
+    with atomic_write(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as handle:
         writer = csv.writer(handle)
         writer.writerow(["severity", "kind", "path", "message"])
         writer.writerows([p.severity, p.kind, str(p.path), p.message] for p in problems)
@@ -74,21 +74,34 @@ def split(
 ) -> None:
     """Split people (never photos) into stratified folds and save the split file runs reuse."""
     from maskcls.cli.render import console, frame_table
-    from maskcls.data.check import load_dataset
+    from maskcls.data.check import left_out_people, load_dataset
     from maskcls.data.splits import fold_balance, make_holdout, make_split
     from maskcls.errors import MaskclsError
 
     if kind not in ("kfold", "holdout"):
         raise MaskclsError(f"--kind {kind!r}: expected kfold or holdout")
+    if kind == "kfold" and folds < 2:
+        raise MaskclsError(f"--folds {folds}: a k-fold split needs at least 2 folds")
+    if kind == "holdout" and not 0.0 < val <= 0.5:
+        raise MaskclsError(f"--val {val}: expected a share of people in validation above 0 and at most 0.5")
+    if out.is_dir():
+        raise MaskclsError(f"{out}: is a folder; --out takes the split file to write")
     if out.exists() and not force:
         raise MaskclsError(f"{out}: already exists (runs may refer to it); use --force or another --out")
     age = age_bands(bands)
-    records = load_dataset(root, relabel_files(relabel, no_relabel)).records
+    dataset = load_dataset(root, relabel_files(relabel, no_relabel))
+    records = dataset.records
+    left_out = left_out_people(dataset)
+    for problem in left_out:
+        console.print(f"left out of the split: {problem.path}: {problem.message}", highlight=False, soft_wrap=True)
+    if not records:
+        raise MaskclsError(f"{root}: no usable photo, nothing to split")
     result = make_split(records, folds, seed, bands=age) if kind == "kfold" else make_holdout(records, val, seed, age)
     result.save(out)
     title = f"{kind}: {result.n_splits} folds, seed {seed} — people and % of photos per gender/age stratum"
     console.print(frame_table(title, fold_balance(records, result, age)))
-    console.print(f"split written to {out}")
+    console.print(f"split written to {out} ({len(dataset.people())} people"
+                  + (f"; {len(left_out)} left out, named above)" if left_out else ")"), highlight=False)
 
 
 @app.command("import-utkface")

@@ -24,6 +24,9 @@ def age_bands(text: str):
 
     try:
         low, high = (int(x) for x in text.split(","))
+    except ValueError:
+        raise MaskclsError(f"--age-bands {text!r}: expected two whole ages like 30,60") from None
+    try:
         return AgeBands((low, high))
     except ValueError as exc:
         raise MaskclsError(f"--age-bands {text!r}: expected two increasing ages like 30,60 ({exc})") from None

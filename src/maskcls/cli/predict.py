@@ -21,10 +21,12 @@ def predict(
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Unreadable images get a fallback prediction (the prior of the readable rows) and are listed."),
     force: bool = typer.Option(False, "--force", help="Replace earlier outputs instead of refusing."),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Folder for the decoded-image cache (default: each run's cache.dir, else $MASKCLS_CACHE or ~/.cache/maskcls)."),
 ) -> None:
     """Predict with one run or an ensemble: an eval folder becomes a submission in info.csv order (plus
     <stem>_probs.npy and <stem>_probs.csv for later ensembling); photos get mask / gender / age band printed."""
     from maskcls.cli.render import console, err_console
+    from maskcls.errors import MaskclsError
     from maskcls.inference.loading import load_members
     from maskcls.inference.ensemble import Ensemble
     from maskcls.inference.targets import is_eval_root, predict_eval, predict_photos
@@ -33,7 +35,11 @@ def predict(
     run_list = [Path(r) for r in runs.split(",") if r.strip()]
     ensemble = Ensemble.parse(len(run_list), vote, weights, tasks)
     views = Tta.parse(tta, crop_scale)
+    if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
+        raise MaskclsError(f"{cache_dir}: --cache-dir is not a folder")
     engines, groups = load_members(run_list, engine)
+    for member in engines if cache_dir is not None else ():
+        member.cfg.cache.enabled, member.cfg.cache.dir = True, cache_dir
     members = f"{len(engines)} model(s) from {len(run_list)} run(s), {ensemble.describe()}, TTA {views.describe()}"
     if is_eval_root(target):
         result = predict_eval(engines, groups, target, out or Path("submission.csv"), ensemble, views, batch_size,
@@ -65,7 +71,8 @@ def _print_photos(result, bands, members: str) -> None:
 
     table = Table(title=f"predictions ({members})", title_justify="left")
     for column in ("photo", "class", "mask", "gender", "age band"):
-        table.add_column(column, justify="right" if column == "class" else "left")
+        table.add_column(column, justify="right" if column == "class" else "left",
+                         overflow="fold" if column == "photo" else "ellipsis")  # whole paths, wrapped
     for row in photo_rows(result, bands):
         table.add_row(str(row["path"]), f"{row['class']} ({row['p_class']:.2f})",
                       f"{row['mask']} ({row['p_mask']:.2f})", f"{row['gender']} ({row['p_gender']:.2f})",

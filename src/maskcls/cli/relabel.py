@@ -23,14 +23,17 @@ def relabel(
 ) -> None:
     """Serve a page showing each person's photos side by side with the current labels; keyboard shortcuts save
     gender, age, incorrect_mask/normal swap and drop corrections to --out (photos are never touched)."""
-    import uvicorn
-
     from maskcls.cli.render import console
+    from maskcls.cli.serve import listen, run_server
+    from maskcls.errors import MaskclsError
     from maskcls.serve.relabel_app import create_relabel_app
 
+    if out.is_dir():
+        raise MaskclsError(f"{out}: is a folder; --out takes the corrections CSV to create or extend")
     app = create_relabel_app(root, out, oof, relabel_files(relabel, no_relabel))
+    sock = listen(host, port)  # a busy port fails here, before anything says it started
     data = app.state.data
     kept = f" (extending its {len(data.corrections()) - len(data.base)} correction(s))" if out.exists() else ""
     console.print(f"{len(data.dataset.people()):,} people in {root}; corrections go to {out}{kept}; "
                   f"page http://{host}:{port}/", highlight=False, soft_wrap=True)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    run_server(app, sock)

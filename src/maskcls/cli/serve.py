@@ -18,13 +18,53 @@ def serve(
 ) -> None:
     """Serve POST /v1/classify (every face: box, mask, gender, age band, probabilities), /healthz, /v1/model,
     the OpenAPI docs at /docs and a page at / for uploads and the webcam."""
-    import uvicorn
-
     from maskcls.cli.render import console
     from maskcls.serve.app import create_app
 
     app = create_app(model, max_upload_mb=max_upload_mb, detector=detector)
+    sock = listen(host, port)  # a busy port fails here, in one line, before anything says it started
     info = app.state.service.info
     console.print(f"model {info.name} ({info.engine}, {info.backbone}, crop={info.crop}, detector {info.detector}); "
                   f"page http://{host}:{port}/  docs http://{host}:{port}/docs", highlight=False, soft_wrap=True)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    run_server(app, sock)
+
+
+def listen(host: str, port: int):
+    """A socket bound to ``host:port`` and listening, for :func:`run_server`.
+
+    Raises:
+        MaskclsError: ``HOST:PORT: address already in use`` (or why else it cannot listen there).
+    """
+    import socket
+
+    from maskcls.errors import MaskclsError
+
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+    except (OSError, UnicodeError) as exc:
+        raise MaskclsError(f"{host}: cannot listen on this address ({getattr(exc, 'strerror', None) or exc})") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        hint = " (another server? choose another --port)" if exc.errno == 98 else ""
+        raise MaskclsError(f"{host}:{port}: {exc.strerror or exc}{hint}") from None
+    return sock
+
+
+def run_server(app, sock) -> None:
+    """Serve ``app`` with uvicorn on a socket from :func:`listen` until Ctrl-C."""
+    import uvicorn
+
+    from maskcls.errors import MaskclsError
+
+    server = uvicorn.Server(uvicorn.Config(app, log_level="info"))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+    if not server.started and not server.should_exit:
+        raise MaskclsError(f"{sock}: the server could not start (see the log above)")

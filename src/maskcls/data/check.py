@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from maskcls.data.images import ImageReadError
+from maskcls.data.images import ImageReadError, not_a_photo_file
 from maskcls.data.layout import EvalSet, scan_eval, scan_train
 from maskcls.data.records import DataError, Dataset, Problem
 from maskcls.data.relabel import apply_corrections, load_corrections
@@ -31,12 +31,13 @@ def inspect_image(path: Path) -> ImageInfo:
     """Decode a photo fully (as training will) and note its mode and orientation."""
     from PIL import Image
 
-    from maskcls.data.images import load_rgb
+    from maskcls.data.images import load_rgb, quiet_bomb_warnings
 
+    quiet_bomb_warnings()
     try:
+        rgb = load_rgb(path)  # first: it names what is wrong with the file
         with Image.open(path) as raw:
             mode, orientation = raw.mode, raw.getexif().get(0x0112, 1)
-        rgb = load_rgb(path)
     except ImageReadError as exc:
         return ImageInfo(path, error=str(exc).removeprefix(f"{path}: "))
     except Exception as exc:  # PIL raises many types on hostile files; all mean "unreadable"
@@ -62,6 +63,14 @@ def load_dataset(root: str | Path, relabel: Sequence[str | Path] = ("default",))
         dataset.records, notes = apply_corrections(dataset.records, corrections)
         dataset.problems += notes
     return dataset
+
+
+def left_out_people(dataset: Dataset) -> list[Problem]:
+    """The problems that leave a whole person out: a bad ``train.csv`` row, an unreadable or unlabelled
+    folder, a folder without one usable photo."""
+    whole = ("bad-row", "unknown-folder", "unreadable-folder")
+    return [p for p in dataset.problems if (p.severity == "error" and p.kind in whole)
+            or (p.kind == "missing-photos" and p.message.startswith("0 of"))]
 
 
 @dataclass
@@ -123,7 +132,7 @@ def check(root: str | Path, relabel: Sequence[str | Path] = ("default",), decode
     if decode:
         paths = [r.path for r in dataset.records]
         if evalset is not None:
-            paths += [p for p in evalset.paths if p.is_file() and p.stat().st_size > 0]
+            paths += [p for p in evalset.paths if not_a_photo_file(p) is None]
         report.images = inspect_images(paths, workers)
     return report
 

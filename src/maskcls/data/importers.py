@@ -19,7 +19,7 @@ from pathlib import Path
 from maskcls.data.images import ImageReadError, is_hidden, is_image_name, load_rgb
 from maskcls.data.layout import read_csv_rows
 from maskcls.data.records import DataError, Problem
-from maskcls.labels import GENDER_NAMES, MASK_NAMES, parse_gender, parse_mask
+from maskcls.labels import GENDER_NAMES, MASK_NAMES, parse_age, parse_gender, parse_mask
 from maskcls.progress import track
 
 UTKFACE_RACES = ("White", "Black", "Asian", "Indian", "Others")
@@ -55,9 +55,7 @@ def _race_name(value: str) -> str:
 
 
 def _face(path: Path, age: str, gender: str, race: str) -> UtkFace:
-    age_value = int(age)
-    if not 0 < age_value < 130:
-        raise ValueError(f"age {age_value} out of range")
+    age_value = parse_age(age, low=1)
     return UtkFace(path, age_value, int(parse_gender(gender)), _race_name(race))
 
 

@@ -15,9 +15,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from maskcls.data.images import is_hidden
+from maskcls.data.images import is_hidden, not_a_photo_file
 from maskcls.data.records import DataError, Dataset, Problem, Record
-from maskcls.labels import STEM_TO_MASK, STEMS, parse_gender
+from maskcls.labels import STEM_TO_MASK, STEMS, parse_age, parse_gender
 
 TRAIN_COLUMNS = ("id", "gender", "race", "age", "path")
 EVAL_COLUMNS = ("ImageID", "ans")
@@ -71,7 +71,11 @@ def read_csv_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]
             if missing:
                 raise DataError(f"{path}: missing column(s) {', '.join(missing)} (header is {','.join(header)})")
             reader.fieldnames = header
-            return [{k: (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+            rows = [{k: (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+            for line, row in enumerate(rows, start=2):
+                if any("\x00" in value for value in row.values()):
+                    raise DataError(f"{path}: line {line}: NUL byte (binary data, not a CSV)")
+            return rows
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not a UTF-8 CSV ({exc.reason})") from None
     except csv.Error as exc:
@@ -89,9 +93,7 @@ class _Person:
 def _person_from_row(row: dict[str, str], where: Path, line: int) -> _Person | Problem:
     try:
         gender = int(parse_gender(row["gender"]))
-        age = int(row["age"])
-        if not 0 <= age < 130:
-            raise ValueError(f"age {age} out of range")
+        age = parse_age(row["age"])
     except ValueError as exc:
         return Problem("error", "bad-row", where, f"line {line}: {exc}; person skipped")
     if not row["id"]:
@@ -117,10 +119,20 @@ def _compare(person: _Person, name: FolderName) -> list[str]:
 
 def _scan_photos(folder: Path, person: _Person, source: str, dataset: Dataset) -> None:
     by_stem: dict[str, Path] = {}
-    for entry in sorted(folder.iterdir()):
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        dataset.problems.append(Problem("error", "unreadable-folder", folder, f"cannot list it ({exc.strerror}); person skipped"))
+        return
+    for entry in entries:
         if is_hidden(entry.name):
             dataset.ignored += 1
             continue
+        if entry.is_symlink() or not entry.is_file():
+            reason = not_a_photo_file(entry)
+            if reason is not None and reason != "a folder, not a file":
+                dataset.problems.append(Problem("error", "unreadable-file", entry, f"{reason}; skipped"))
+                continue
         if entry.is_dir():
             dataset.problems.append(Problem("warning", "unexpected-folder", entry, "folder inside a person folder; not read"))
             continue
@@ -135,8 +147,12 @@ def _scan_photos(folder: Path, person: _Person, source: str, dataset: Dataset) -
         if stem in by_stem:
             dataset.problems.append(Problem("error", "duplicate-stem", entry, f"second {stem} photo in the folder (using {by_stem[stem].name}); skipped"))
             continue
-        if entry.stat().st_size == 0:
+        reason = not_a_photo_file(entry)
+        if reason == "zero-byte file":
             dataset.problems.append(Problem("error", "empty-file", entry, "zero-byte file; skipped"))
+            continue
+        if reason is not None:
+            dataset.problems.append(Problem("error", "unreadable-file", entry, f"{reason}; skipped"))
             continue
         by_stem[stem] = entry
     missing = [s for s in STEMS if s not in by_stem]
@@ -169,6 +185,9 @@ def scan_train(root: str | Path, source: str = "competition") -> Dataset:
 
     rows: dict[str, tuple[int, dict[str, str]]] = {}
     for line, row in enumerate(read_csv_rows(csv_path, TRAIN_COLUMNS), start=2):
+        if not row["path"] or Path(row["path"]).name != row["path"] or is_hidden(row["path"]):
+            dataset.problems.append(Problem("warning", "bad-path", csv_path, f"line {line}: path {row['path']!r} is not a folder name under images/; row ignored"))
+            continue
         if row["path"] in rows:
             dataset.problems.append(Problem("warning", "duplicate-row", csv_path, f"line {line}: path {row['path']} already on line {rows[row['path']][0]}; first kept"))
             continue
@@ -181,7 +200,11 @@ def scan_train(root: str | Path, source: str = "competition") -> Dataset:
             dataset.ignored += 1
             continue
         if not folder.is_dir():
-            dataset.problems.append(Problem("warning", "stray-file", folder, "file directly under images/; not read"))
+            reason = not_a_photo_file(folder)
+            if reason is not None and folder.is_symlink():
+                dataset.problems.append(Problem("error", "unreadable-folder", folder, f"{reason}; not read"))
+            else:
+                dataset.problems.append(Problem("warning", "stray-file", folder, "file directly under images/; not read"))
             continue
         seen_folders.add(folder.name)
         name = FolderName.parse(folder.name)
@@ -254,10 +277,12 @@ def scan_eval(root: str | Path) -> EvalSet:
         seen.setdefault(image_id, line)
         if Path(image_id).name != image_id or is_hidden(image_id):
             result.problems.append(Problem("error", "bad-image-id", info, f"line {line}: ImageID {image_id!r} is not a plain file name"))
-        elif not path.is_file():
+        elif (reason := not_a_photo_file(path)) == "file not found":
             result.problems.append(Problem("error", "missing-image", path, f"listed on info.csv line {line} but not found"))
-        elif path.stat().st_size == 0:
+        elif reason == "zero-byte file":
             result.problems.append(Problem("error", "empty-file", path, "zero-byte file"))
+        elif reason is not None:
+            result.problems.append(Problem("error", "unreadable-file", path, reason))
     if images.is_dir():
         for entry in sorted(images.iterdir()):
             if is_hidden(entry.name):

@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 
 from maskcls.fileio import atomic_write
 from maskcls.data.records import DataError, Problem, Record
-from maskcls.labels import Mask, parse_gender
+from maskcls.labels import Mask, parse_age, parse_gender
 
 DEFAULT_RELABELS = Path(__file__).with_name("known_relabels.csv")
 FIELDS = ("gender", "age", "swap_incorrect_normal", "drop")
@@ -43,10 +43,7 @@ def _check_value(field: str, value: str) -> str:
     if field == "gender":
         return parse_gender(value).name.lower()
     if field == "age":
-        age = int(value)
-        if not 0 <= age < 130:
-            raise ValueError(f"age {age} out of range")
-        return str(age)
+        return str(parse_age(value))
     lowered = value.strip().lower()
     if lowered not in _TRUE | _FALSE:
         raise ValueError(f"{field} must be true or false, got {value!r}")
@@ -63,7 +60,7 @@ def read_corrections(path: str | Path) -> list[Correction]:
 
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: relabel file not found")
+        raise DataError(f"{path}: {'a folder, not a relabel CSV' if path.is_dir() else 'relabel file not found'}")
     corrections = []
     for line, row in enumerate(read_csv_rows(path, RELABEL_COLUMNS), start=2):
         field = row["field"].lower()

@@ -123,11 +123,13 @@ def make_split(records: Sequence[Record], n_splits: int = 5, seed: int = 42, kin
     from sklearn.model_selection import StratifiedGroupKFold
 
     if kind not in ("kfold", "holdout"):
-        raise ValueError(f"unknown split kind {kind!r}")
+        raise DataError(f"split kind {kind!r}: expected kfold or holdout")
     groups = np.array([r.id for r in records])
     unique = np.unique(groups)
-    if n_splits < 2 or len(unique) < n_splits:
-        raise DataError(f"cannot make {n_splits} folds from {len(unique)} people")
+    if n_splits < 2:
+        raise DataError(f"{n_splits} fold(s): a split needs at least 2 folds (one to validate, one to train)")
+    if len(unique) < n_splits:
+        raise DataError(f"cannot make {n_splits} folds from {len(unique)} people (each fold needs at least one)")
     strata = np.array([stratum(r, bands) for r in records])
     splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     folds: dict[str, int] = {}
@@ -141,7 +143,7 @@ def make_holdout(records: Sequence[Record], val_fraction: float = 0.2, seed: int
                  bands: AgeBands = DEFAULT_AGE_BANDS) -> Split:
     """A person-level stratified hold-out split: about ``val_fraction`` of the people in validation."""
     if not 0.0 < val_fraction <= 0.5:
-        raise ValueError(f"val_fraction must be in (0, 0.5], got {val_fraction}")
+        raise DataError(f"validation share {val_fraction}: expected more than 0 and at most 0.5 of the people")
     return make_split(records, max(2, round(1 / val_fraction)), seed, "holdout", bands)
 
 

@@ -12,6 +12,7 @@ fold to finish does so by itself). Under torchrun every fold is trained by all t
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Sequence
 
@@ -31,15 +32,21 @@ from maskcls.runs import RunFolder, read_prediction_table, write_prediction_rows
 
 def prepare_kfold(cfg: Config, runs_root: Path = Path("runs")) -> Path:
     """Make the parent folder of a k-fold run (``config.yaml``, ``split.json``, ``kfold.json``) and return it."""
+    if cfg.data.root is None and cfg.split.file is None:
+        raise MaskclsError("data.root: set the competition folder (data.root=PATH)")
     parent = RunFolder.create(runs_root / cfg.name)
-    if cfg.split.file is None:
-        records = load_dataset(cfg.data.root, cfg.data.relabel).records
-        split = make_split(records, cfg.split.n_splits, cfg.split.seed, bands=cfg.data.bands())
-        cfg.split.file = split.save(parent.split_path)
-    cfg.split.kind = "kfold"
-    n_splits = Split.load(cfg.split.file).n_splits
-    parent.write_config(cfg)
-    parent.write_kfold(n_splits)  # marks a k-fold parent
+    try:
+        if cfg.split.file is None:
+            records = load_dataset(cfg.data.root, cfg.data.relabel).records
+            split = make_split(records, cfg.split.n_splits, cfg.split.seed, bands=cfg.data.bands())
+            cfg.split.file = split.save(parent.split_path)
+        cfg.split.kind = "kfold"
+        n_splits = Split.load(cfg.split.file).n_splits
+        parent.write_config(cfg)
+        parent.write_kfold(n_splits)  # marks a k-fold parent
+    except BaseException:  # a half-made k-fold folder is no run: leave nothing behind
+        shutil.rmtree(parent.path, ignore_errors=True)
+        raise
     return parent.path
 
 
@@ -77,6 +84,8 @@ def train_kfold(cfg: Config, runs_root: Path = Path("runs"), parent: Path | None
             log(f"fold {fold}: resuming")
             resume(folder.path, log)
         else:
+            if main and folder.path.is_dir():  # stopped before its first epoch ended: nothing in it to keep
+                shutil.rmtree(folder.path)
             log(f"fold {fold}/{n_splits}")
             train(cfg, folder=folder.path, fold=fold, log=log)
     pending = RunFolder(parent).unfinished_folds(n_splits)

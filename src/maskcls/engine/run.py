@@ -12,6 +12,7 @@ Under torchrun (``maskcls train ... --nproc N``) every process runs this same co
 from __future__ import annotations
 
 import csv
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from maskcls.engine.loop import EpochStats, Trainer, seed_everything, tune_backe
 from maskcls.engine.loggers import open_loggers
 from maskcls.engine.objective import Objective
 from maskcls.engine.trace import Trace
-from maskcls.errors import MaskclsError
+from maskcls.errors import MaskclsError, forget, keep
 from maskcls.fileio import atomic_write, write_text
 from maskcls.labels import NUM_CLASSES
 from maskcls.metrics import Score, score_labels
@@ -502,30 +503,54 @@ def train(cfg: Config, runs_root: Path = Path("runs"), fold: int | None = None, 
     """
     main = distributed.world().main
     distributed.setup(resolve_device(cfg.train.device))
+    if cfg.data.root is None:  # before any folder is made
+        raise ConfigError("data.root: set the competition folder (data.root=PATH)")
     if main:
         run = RunFolder.create(folder or runs_root / cfg.name)
         run.write_config(cfg)
         folder = run.path
+        keep(folder, f"resume with `maskcls train --resume {folder}`")
     folder = distributed.broadcast_object(folder)  # the others use rank 0's folder, so -N numbering stays unique
     log = log if main else _quiet
     run = Run(cfg, folder, fold, log, on_epoch)
     log(f"run folder: {folder}")
-    run.setup()
-    run.fit()
-    run.finish()
+    _run_guarded(run, folder, main)
     return folder
+
+
+def _run_guarded(run: "Run", folder: Path, main: bool, resume_state: dict | None = None) -> None:
+    """Set up, fit and finish ``run``; a failure before the first ``last.pt`` removes the folder (nothing in it is
+    worth keeping), while an interrupted run's folder is kept and named, resumable with ``--resume``."""
+    if main:
+        keep(folder, f"resume with `maskcls train --resume {folder}`")
+    try:
+        run.setup()
+        run.fit(resume_state)
+        run.finish()
+    except Exception:
+        if main and not (folder / "last.pt").exists():
+            forget(folder)
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    forget(folder)
 
 
 def resume(folder: Path, log: Log = print) -> Path:
     """Continue a killed run from its ``last.pt`` in its own folder (same split, fold and settings)."""
     folder = Path(folder)
-    cfg = RunFolder(folder).read_config()
-    state = RunFolder(folder).load_last()
-    cfg.split.file = RunFolder(folder).split_path  # the people the run started with, even if the data changed
+    run_folder = RunFolder(folder)
+    if not folder.is_dir():
+        raise MaskclsError(f"{folder}: no such run folder")
+    cfg = run_folder.read_config()
+    started = run_folder.last_path.exists()
+    state = run_folder.load_last() if started else None
+    if state is not None and not {"phase", "phase_epoch"} <= set(state):
+        raise MaskclsError(f"{run_folder.last_path}: not a resumable checkpoint (no phase and epoch in it)")
+    if started or run_folder.split_path.is_file():
+        cfg.split.file = run_folder.split_path  # the people the run started with, even if the data changed
     log = log if distributed.is_main() else _quiet
-    run = Run(cfg, folder, state.get("fold"), log)
-    log(f"resuming {folder} at phase {state['phase']} epoch {state['phase_epoch']}")
-    run.setup()
-    run.fit(state)
-    run.finish()
+    run = Run(cfg, folder, state.get("fold") if state else None, log)
+    log(f"resuming {folder} at phase {state['phase']} epoch {state['phase_epoch']}" if state
+        else f"resuming {folder} from the start (it was stopped before its first epoch ended)")
+    _run_guarded(run, folder, distributed.is_main(), state)
     return folder

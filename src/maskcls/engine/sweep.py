@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from maskcls.config import Config, ConfigError, dump_config
+from maskcls.config import Config, ConfigError, dump_config, read_yaml
 from maskcls.engine.run import Log, train
 from maskcls.errors import MaskclsError
 from maskcls.fileio import write_text
@@ -119,12 +119,10 @@ def load_space(path: Path) -> dict[str, Any]:
         ConfigError: naming the file if it is missing or not YAML.
     """
     path = Path(path)
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: search space file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    if not path.is_file():
+        raise ConfigError(f"{path}: search space file not found" if not path.exists()
+                          else f"{path}: not a search space file (a folder or special file)")
+    return read_yaml(path)
 
 
 def with_params(cfg: Config, params: dict[str, Any]) -> Config:

@@ -18,7 +18,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from maskcls.errors import MaskclsError
 from maskcls.fileio import unique_dir
 from maskcls.labels import NUM_CLASSES, TASKS, AgeBands, class_names, decode, split_tasks, task_names
 from maskcls.metrics import confusion_matrix, per_class, score_labels

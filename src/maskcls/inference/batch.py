@@ -93,8 +93,10 @@ def list_photos(target: str | Path) -> list[Path]:
         return [target]
     if not target.is_dir():
         raise MaskclsError(f"{target}: no such photo or folder")
+    # Anything named like a photo that is not a folder (broken links and FIFOs included) is listed: the decoder
+    # then names what is wrong with it, so nothing is dropped without a word.
     photos = sorted(p for p in target.iterdir()
-                    if p.is_file() and not is_hidden(p.name) and p.suffix.lower() in IMAGE_EXTENSIONS)
+                    if not is_hidden(p.name) and p.suffix.lower() in IMAGE_EXTENSIONS and not p.is_dir())
     if not photos:
         raise MaskclsError(f"{target}: no photos here ({', '.join(IMAGE_EXTENSIONS)}) and no info.csv")
     return photos

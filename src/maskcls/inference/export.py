@@ -17,7 +17,6 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 

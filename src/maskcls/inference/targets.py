@@ -26,7 +26,7 @@ from maskcls.inference.tta import Tta
 from maskcls.labels import DEFAULT_AGE_BANDS, GENDER_NAMES, MASK_NAMES, AgeBands, class_name, decode
 
 #: Eval problems that concern one image: predicted with a fallback under ``skip_bad``, not fatal.
-IMAGE_PROBLEMS = ("missing-image", "empty-file")
+IMAGE_PROBLEMS = ("missing-image", "empty-file", "unreadable-file")
 
 
 @dataclass
@@ -68,6 +68,8 @@ def _predict(engines: Sequence[Engine], groups: Sequence[int], paths: Sequence[P
 
     ``messages`` may give a better message for some paths than the decoder's.
     """
+    if not len(paths):
+        raise MaskclsError(f"{where}: no images to predict (it lists none)")
     probs, skipped = predict_members(engines, paths, tta, batch_size, workers, stop_on_error=not skip_bad)
     skipped = {i: (messages or {}).get(Path(paths[i]), message) for i, message in skipped.items()}
     if skipped and not skip_bad:
@@ -105,7 +107,7 @@ def predict_eval(engines: Sequence[Engine], groups: Sequence[int], eval_root: st
     evalset = scan_eval(eval_root)
     fatal = [p for p in evalset.problems if p.severity == "error" and p.kind not in IMAGE_PROBLEMS]
     if fatal:
-        raise MaskclsError(f"{fatal[0]} ({len(fatal)} eval problem(s))")
+        raise MaskclsError(f"{fatal[0].path}: {fatal[0].message} ({len(fatal)} eval problem(s))")
     check_free(out, force)
     # The scan's message names the info.csv line of a missing image; the decoder's only the path.
     scanned = {p.path: f"{p.path}: {p.message}" for p in evalset.problems if p.kind in IMAGE_PROBLEMS}
@@ -155,7 +157,7 @@ def write_photo_csv(path: str | Path, prediction: Prediction, bands: AgeBands = 
         raise MaskclsError(f"{path}: already exists (choose another --out, or --force to replace it)")
     rows = photo_rows(prediction, bands)
     columns = [*(rows[0] if rows else {"path": ""}), *[f"p{i}" for i in range(prediction.probs.shape[1])]]
-    with atomic_write(path, "w", newline="", encoding="utf-8") as handle:
+    with atomic_write(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as handle:  # names as bytes
         writer = csv.writer(handle)
         writer.writerow(columns)
         for row, probs in zip(rows, prediction.probs):

@@ -261,15 +261,17 @@ def load_offline_weights(model: nn.Module, name: str) -> None:
 
 def _read_checkpoint(path: Path) -> StateDict:
     """The state dict in a ``.pt``/``.pth``/``.safetensors`` file (raw, or under ``state_dict``/``model``)."""
-    try:
-        if path.suffix == ".safetensors":
+    if path.suffix == ".safetensors":
+        try:
             from safetensors.torch import load_file
 
             return load_file(str(path), device="cpu")
-        loaded = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as exc:  # noqa: BLE001 - any unreadable file becomes one clear message
-        reason = (str(exc).strip().splitlines() or [""])[0]
-        raise MaskclsError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {reason})") from None
+        except Exception as exc:  # noqa: BLE001 - any unreadable file becomes one clear message
+            reason = (str(exc).strip().splitlines() or [""])[0]
+            raise MaskclsError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {reason})") from None
+    from maskcls.fileio import torch_load
+
+    loaded = torch_load(path, "torch checkpoint")
     for key in ("state_dict", "model"):
         if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
             loaded = loaded[key]
@@ -327,6 +329,11 @@ def _check_name(name: str) -> None:
     close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise MaskclsError(f"unknown backbone {name!r}{hint}")
+
+
+def check_backbone_name(name: str) -> None:
+    """Raise a :class:`MaskclsError` (naming close matches) when ``name`` is no backbone the factory can make."""
+    _check_name(name)
 
 
 def _creation_kwargs(name: str, img_size: int | None) -> dict[str, Any]:

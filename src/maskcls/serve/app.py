@@ -24,9 +24,10 @@ import time
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from maskcls import __version__
 from maskcls.errors import MaskclsError
@@ -118,6 +119,11 @@ def page_app(title: str, description: str, page: str, status: dict[type, int]) -
     async def expected_error(_request: Request, exc: MaskclsError) -> JSONResponse:
         code = next((code for kind, code in status.items() if isinstance(exc, kind)), 400)
         return JSONResponse({"detail": str(exc)}, status_code=code)
+
+    @app.exception_handler(ClientDisconnect)
+    async def gone(_request: Request, _exc: ClientDisconnect) -> Response:
+        # The client left mid-upload: nobody reads an answer, and it is no server error worth a traceback.
+        return Response(status_code=400)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

@@ -103,8 +103,9 @@ def decode_photo(data: bytes, name: str = "upload") -> Photo:
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    from maskcls.data.images import to_rgb
+    from maskcls.data.images import quiet_bomb_warnings, to_rgb
 
+    quiet_bomb_warnings()  # the pixel limit below answers 413; Pillow's raw warning would only clutter the log
     expected = "expected JPEG, PNG or WebP"
     if not data:
         raise CorruptImage(f"{name}: empty body ({expected})")

@@ -14,7 +14,7 @@ from typing import Literal, Sequence
 
 from fastapi import FastAPI, Query
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from maskcls.serve.app import page_app
 from maskcls.serve.relabel import BadCorrection, NotFound, PathRefused, RelabelData, safe_photo
@@ -27,8 +27,17 @@ class CorrectionIn(BaseModel):
 
     id: str = Field(min_length=1, description="the person id as in train.csv")
     field: Literal["gender", "age", "swap_incorrect_normal", "drop"]
-    value: bool | int | str = Field(description="male/female, an age, or true/false")
+    value: bool | int | float | str = Field(description="male/female, an age, or true/false")
     note: str = Field("relabel tool", max_length=200)
+
+    @model_validator(mode="after")
+    def _whole_age(self) -> "CorrectionIn":
+        if isinstance(self.value, float):
+            if self.field != "age" or not self.value.is_integer():
+                raise ValueError(f"{self.field} {self.value}: expected "
+                                 + ("a whole number of years" if self.field == "age" else "male/female or true/false"))
+            self.value = int(self.value)
+        return self
 
 
 class CorrectionOut(BaseModel):

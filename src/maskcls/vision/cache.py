@@ -57,13 +57,13 @@ def cache_key(paths: Sequence[Path], spec: CacheSpec) -> str:
     """
     digest = hashlib.sha256(spec.key().encode())
     for path in paths:
-        resolved = Path(path).resolve()
         try:
+            resolved = Path(path).resolve()
             stat = resolved.stat()
             stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
-        except FileNotFoundError:
-            stamp = "missing"
-        digest.update(f"\n{resolved}\0{stamp}".encode())
+        except (OSError, RuntimeError):  # missing, a broken or looping link: the build records the error
+            resolved, stamp = Path(path).absolute(), "missing"
+        digest.update(f"\n{resolved}\0{stamp}".encode("utf-8", "surrogateescape"))  # any file name's bytes
     return digest.hexdigest()
 
 

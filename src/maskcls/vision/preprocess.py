@@ -17,7 +17,8 @@ from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
-from maskcls.data.images import load_rgb, to_rgb
+from maskcls.data.images import (ImageReadError, check_pixels, load_rgb, not_a_photo_file, quiet_bomb_warnings,
+                                 to_rgb)
 from maskcls.faces.detect import DETECTORS, PICK_POLICIES, create_detector, face_crop_box, pick_face
 from maskcls.faces.segment import BACKGROUNDS, SEGMENTATION_TAG
 
@@ -120,14 +121,21 @@ def decode(source: str | Path | IO[bytes], spec: CacheSpec | None = None):
     """
     from PIL import Image, ImageOps
 
+    quiet_bomb_warnings()
+    is_file = isinstance(source, (str, Path))
+    if is_file and not_a_photo_file(source) is not None:  # links, FIFOs (which would block), empty files: named
+        return load_rgb(Path(source))
     try:
         with Image.open(source) as image:
+            check_pixels(source if is_file else getattr(source, "name", "upload"), image.size)
             if spec is not None:
                 draft(image, spec)
             image.load()
             return to_rgb(ImageOps.exif_transpose(image))
-    except (OSError, SyntaxError, ValueError):
-        if not isinstance(source, (str, Path)):
+    except ImageReadError:
+        raise
+    except Exception:  # noqa: BLE001 - whatever the fast path trips on, the careful one names
+        if not is_file:
             raise
         return load_rgb(Path(source))
 
