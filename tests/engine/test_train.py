@@ -142,7 +142,8 @@ def test_train_cli_with_preset_overrides_and_resume(data_root, tmp_path):
                            text=True, env=env)
     assert again.returncode == 0, again.stderr
     bad = subprocess.run([*args[:4], "train.nope=1"], capture_output=True, text=True, env=env)
-    assert bad.returncode == 1 and bad.stderr.startswith("maskcls: error: train.nope") and "Traceback" not in bad.stderr
+    assert bad.returncode == 1 and bad.stderr.startswith("maskcls: error: ") and "train.nope" in bad.stderr
+    assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
 
 
 def test_predict_cli_keeps_info_order_and_names_missing_images(data_root, tmp_path):
