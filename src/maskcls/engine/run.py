@@ -456,24 +456,12 @@ class Run:
         write_text(Path(os.environ[TRACE_ENV]) / f"rank{self.world.rank}.json", json.dumps(self._trace) + "\n")
 
     def _train_epoch(self, trainer: Trainer, loader, epoch: int, epochs: int, phase: Phase) -> EpochStats:
-        from maskcls.progress import progress_enabled
+        from maskcls.progress import reporter
 
-        if not progress_enabled() or not self.world.main:
+        if not self.world.main:
             return trainer.train_epoch(loader)
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        columns = (TextColumn(f"epoch {epoch}/{epochs} {phase.name}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("loss {task.fields[loss]:.4f}  {task.fields[rate]:.0f} img/s"), TimeRemainingColumn())
-        with Progress(*columns, transient=True) as bar:
-            task = bar.add_task("train", total=len(loader), loss=0.0, rate=0.0)
-            started, seen = time.perf_counter(), 0
-
-            def advance(n: int, loss: float) -> None:
-                nonlocal seen
-                seen += n
-                bar.update(task, advance=1, loss=loss, rate=seen / max(1e-9, time.perf_counter() - started))
-
-            return trainer.train_epoch(loader, advance)
+        with reporter(f"epoch {epoch}/{epochs} {phase.name}", len(loader), "img", {"loss": 0.0}) as update:
+            return trainer.train_epoch(loader, lambda n, loss: update(items=n, loss=loss))
 
     def _log_epoch(self, epoch: int, epochs: int, phase: Phase, stats: EpochStats, val_loss: float, score: Score,
                    improved: bool, with_val: bool) -> None:
