@@ -187,7 +187,7 @@ class Run:
         started = time.perf_counter()
         with distributed.main_first():  # rank 0 builds the cache file, the others then map it
             self.cache = ImageCache.open([r.path for r in records], spec, cache_dir,
-                                         workers=max(1, cfg.train.workers or 2))
+                                         workers=cfg.train.workers or None)
         how = "reused" if self.cache.reused else f"built in {time.perf_counter() - started:.1f}s"
         self.log(f"image cache {spec.size[1]}x{spec.size[0]} ({len(records)} photos) {how}")
         if spec.crop == "face":
