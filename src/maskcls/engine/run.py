@@ -202,8 +202,8 @@ class Run:
         bands = cfg.data.bands()
         self.train_targets = record_targets(records, bands, cfg.data.age_policy())
         self.val_targets = record_targets(records, bands)
-        self.train_set = RecordDataset(records, self.cache, build_transforms(cfg.aug.preset, pre, True),
-                                       self.train_targets, self._train_indices())
+        train_transform = None if cfg.aug.batched else build_transforms(cfg.aug.preset, pre, True)  # uint8 batches
+        self.train_set = RecordDataset(records, self.cache, train_transform, self.train_targets, self._train_indices())
         self.val_set = RecordDataset(records, self.cache, build_transforms(cfg.aug.preset, pre, False),
                                      self.val_targets, self.data.val_idx)
         self.objective = Objective(cfg.model, cfg.train, self._class_counts()).to(self.device)
@@ -328,7 +328,13 @@ class Run:
             module = self.model
             mix = BatchMixer.from_config(self.cfg.aug)
             mixer = (lambda x, t: mix(x, self.objective.soft(t))) if mix.enabled else None  # noqa: E731
-        return Trainer(module, self.objective, self.cfg.train, steps, phase.epochs, self.device, phase.lr, mixer)
+        augment = None
+        if self.cfg.aug.batched and not phase.on_features:
+            from maskcls.vision.batch_augment import BatchWild
+
+            augment = BatchWild(self.model.preprocess)
+        return Trainer(module, self.objective, self.cfg.train, steps, phase.epochs, self.device, phase.lr, mixer,
+                       augment)
 
     # ---- the loop ---------------------------------------------------------------------------------------
     def fit(self, resume_state: dict | None = None) -> None:
