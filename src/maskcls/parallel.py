@@ -97,6 +97,14 @@ def pool_map(setup: Callable[..., Callable[[T], R]], args: tuple, items: Sequenc
             work = setup(*args)
             yield from track((work(item) for item in items), description, total=len(items))
         return
-    with ProcessPoolExecutor(count, mp_context=get_context("spawn"), initializer=_initialize,
-                             initargs=(setup, args)) as pool:
-        yield from track(pool.map(_run, items, chunksize=chunksize), description, total=len(items))
+    from concurrent.futures.process import BrokenProcessPool
+
+    from maskcls.errors import MaskclsError
+
+    try:
+        with ProcessPoolExecutor(count, mp_context=get_context("spawn"), initializer=_initialize,
+                                 initargs=(setup, args)) as pool:
+            yield from track(pool.map(_run, items, chunksize=chunksize), description, total=len(items))
+    except BrokenProcessPool:
+        raise MaskclsError(f"{description}: a worker process died (out of memory, killed, or a main script the "
+                           "workers cannot re-import, e.g. code read from stdin); try --workers 1") from None
