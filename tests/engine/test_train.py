@@ -130,7 +130,8 @@ def test_train_cli_with_preset_overrides_and_resume(data_root, tmp_path):
     args = [sys.executable, "-m", "maskcls", "train", "baseline", f"data.root={data_root}",
             "model.backbone=test_efficientnet", "model.pretrained=false", "model.img_size=32", "train.epochs=1",
             "train.loggers=[tensorboard]", f"train.cache_dir={tmp_path / 'cache'}", "--runs", str(tmp_path / "runs")]
-    env = {"PATH": "/usr/bin:/bin", "MASKCLS_PROGRESS": "0", "COLUMNS": "200"}
+    env = {"PATH": "/usr/bin:/bin", "MASKCLS_PROGRESS": "0", "COLUMNS": "200",
+           "PYTHONPATH": str(Path(run_module.__file__).parents[2])}  # this checkout's code
     done = subprocess.run(args, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     folder = tmp_path / "runs" / "baseline"
@@ -148,7 +149,8 @@ def test_predict_cli_keeps_info_order_and_names_missing_images(data_root, tmp_pa
     import sys
 
     folder = train(tiny(data_root, tmp_path), tmp_path / "runs", log=quiet)
-    env = {"PATH": "/usr/bin:/bin", "MASKCLS_PROGRESS": "0", "COLUMNS": "200"}
+    env = {"PATH": "/usr/bin:/bin", "MASKCLS_PROGRESS": "0", "COLUMNS": "200",
+           "PYTHONPATH": str(Path(run_module.__file__).parents[2])}  # this checkout's code
     out = tmp_path / "sub.csv"
     done = subprocess.run([sys.executable, "-m", "maskcls", "predict", str(folder), str(data_root), "--out", str(out)],
                           capture_output=True, text=True, env=env)

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+import maskcls
+
 from maskcls.config import ModelConfig, load_config
 from maskcls.engine.checkpoint import load_checkpoint, save_checkpoint
 from maskcls.engine.run import train
@@ -166,7 +168,8 @@ def test_bad_run_folders_are_named(runs, tmp_path):
 
 
 def test_export_cli_prints_size_and_parity_and_refuses_to_overwrite(runs, tmp_path, capsys):
-    env = {"PATH": "/usr/bin:/bin", "MASKCLS_PROGRESS": "0", "COLUMNS": "200"}
+    env = {"PATH": "/usr/bin:/bin", "MASKCLS_PROGRESS": "0", "COLUMNS": "200",
+           "PYTHONPATH": str(Path(maskcls.__file__).parents[1])}  # this checkout's code
     out = tmp_path / "cli" / "model.onnx"
     args = ["export", str(runs["class18"]), "--format", "onnx", "--out", str(out)]
     done = subprocess.run([sys.executable, "-m", "maskcls", *args], capture_output=True, text=True, env=env)
