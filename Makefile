@@ -32,6 +32,10 @@ test: $(STAMP)
 	command -v chromium >/dev/null || { S=$$([ "$$(id -u)" = 0 ] || command -v sudo || true); \
 	  $$S apt-get update -qq && $$S env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
 	  || echo "chromium could not be installed: the browser tests will skip"
+	# Debian's PostgreSQL server for the shared-sweep test (it starts its own server in a temp folder; skips without).
+	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { S=$$([ "$$(id -u)" = 0 ] || command -v sudo || true); \
+	  $$S apt-get update -qq && $$S env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } \
+	  || echo "postgresql could not be installed: the PostgreSQL sweep test will skip"
 	$(BIN)/python -m pytest -q
 
 # Quality and speed beside the alternatives, into benchmarks/RESULTS.md (QUICK=1: under 15 minutes). The

@@ -152,6 +152,8 @@ class AugConfig(_Strict):
             photos: loose crop, rotation, colour, low resolution, blur, JPEG).
         cutmix: probability of CutMix per batch; ``cutmix_vertical`` pastes the left/right half instead of a box.
         mixup: probability of MixUp per batch.
+        batched: augment whole uint8 batches in the training process instead of photo by photo in the loader
+            (``wild`` only; :mod:`maskcls.vision.batch_augment`), leaving the loader only the cache reads.
     """
 
     preset: Literal[
@@ -162,6 +164,13 @@ class AugConfig(_Strict):
     cutmix_vertical: bool = False
     mixup: float = Field(0.0, ge=0.0, le=1.0)
     mixup_alpha: float = Field(0.2, gt=0.0)
+    batched: bool = False
+
+    @model_validator(mode="after")
+    def _batched_preset(self) -> "AugConfig":
+        if self.batched and self.preset != "wild":
+            raise ValueError(f"aug.batched: only the wild preset has a batched form (preset is {self.preset})")
+        return self
 
 
 class TrainConfig(_Strict):

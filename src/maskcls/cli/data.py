@@ -179,7 +179,7 @@ def synth_masks(
     root: Path = typer.Argument(..., help="Competition root (train/images/<person>/normal.* is required)."),
     detector: str = typer.Option("retinaface", "--detector", help="Face detector giving the landmarks."),
     seed: int = typer.Option(0, "--seed", help="Same seed, same masks."),
-    workers: int = typer.Option(2, "--workers", help="Threads."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Processes (default: every core)."),
     nose_share: float = typer.Option(0.65, "--nose-share", help="Share of incorrect masks with the nose out (rest: chin)."),
     preview: Optional[Path] = typer.Option(None, "--preview", help="Also write a gallery PNG of 50 results to this folder."),
     landmarks: str = typer.Option("five", "--landmarks", help="five (detector landmarks) or mesh (468-point face mesh; needs mediapipe)."),
@@ -208,7 +208,7 @@ def build_public(
     seed: int = typer.Option(0, "--seed"),
     copy: bool = typer.Option(False, "--copy", help="Copy original photos instead of hard-linking them."),
     detector: str = typer.Option("retinaface", "--detector"),
-    workers: int = typer.Option(2, "--workers"),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Processes (default: every core)."),
     preview: Optional[Path] = typer.Option(None, "--preview", help="Also write a gallery PNG of 50 results to this folder."),
 ) -> None:
     """Turn UTKFace into a complete competition-layout set: sample people, import, synthesize the 6 masked photos."""

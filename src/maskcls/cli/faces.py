@@ -20,6 +20,7 @@ def faces(
         None, "--threshold", help="Lowest score kept (default: the detector's, 0.9 for retinaface and mtcnn, 0 for "
         "haar's level weight)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Only the first N photos (sorted by path)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Processes (default: every core)."),
 ) -> None:
     """Detect faces: a line per photo, annotated copies, faces.csv, and every photo without a face by path."""
     import time
@@ -28,9 +29,8 @@ def faces(
     from maskcls.faces.detect import create_detector
     from maskcls.faces.scan import detect_photos, find_photos, write_faces_csv
     from maskcls.fileio import unique_dir
-    from maskcls.progress import track
 
-    face_detector = create_detector(detector, threshold)
+    create_detector(detector, threshold)  # an unknown name or threshold fails here, before any folder is made
     target = out or DEFAULT_OUT / (source.stem if source.is_file() else source.resolve().name or "photos")
     scan = find_photos(source, exclude=out or DEFAULT_OUT)
     photos = scan.photos[:limit]
@@ -38,10 +38,7 @@ def faces(
     root = source if source.is_dir() else None
     started = time.perf_counter()
     results = []
-    stream = detect_photos(photos, face_detector, folder, root)
-    if root is not None:
-        stream = track(stream, f"detecting faces ({detector})", total=len(photos))
-    for result in stream:
+    for result in detect_photos(photos, detector, folder, root, workers, threshold, f"detecting faces ({detector})"):
         results.append(result)
         _print(console, _line(result))
     wall = time.perf_counter() - started

@@ -22,6 +22,7 @@ def predict(
     force: bool = typer.Option(False, "--force", help="Replace earlier outputs instead of refusing."),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Folder for the decoded-image cache (default: each run's cache.dir, else $MASKCLS_CACHE or ~/.cache/maskcls)."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="K/N: predict only the K-th of N contiguous parts of info.csv (1-based), for several machines; join them with predict-merge."),
 ) -> None:
     """Predict with one run or an ensemble: an eval folder becomes a submission in info.csv order (plus
     <stem>_probs.npy and <stem>_probs.csv for later ensembling); photos get mask / gender / age band printed."""
@@ -32,6 +33,11 @@ def predict(
     from maskcls.inference.targets import is_eval_root, predict_eval, predict_photos
     from maskcls.inference.tta import Tta
 
+    from maskcls.inference.shards import parse_shard
+
+    part = parse_shard(shard) if shard is not None else None
+    if part is not None and not is_eval_root(target):
+        raise MaskclsError(f"{target}: --shard splits an eval folder's info.csv; this is not one")
     run_list = [Path(r) for r in runs.split(",") if r.strip()]
     ensemble = Ensemble.parse(len(run_list), vote, weights, tasks)
     views = Tta.parse(tta, crop_scale)
@@ -43,11 +49,12 @@ def predict(
     members = f"{len(engines)} model(s) from {len(run_list)} run(s), {ensemble.describe()}, TTA {views.describe()}"
     if is_eval_root(target):
         result = predict_eval(engines, groups, target, out or Path("submission.csv"), ensemble, views, batch_size,
-                              skip_bad, force)
+                              skip_bad, force, shard=part)
         for message in result.skipped.values():
             err_console.print(f"skipped (fallback prediction): {message}", highlight=False, soft_wrap=True)
-        console.print(f"submission: {result.out} ({len(result.names)} rows in info.csv order; {members})",
-                      highlight=False)
+        what = f"shard {part} of info.csv, {len(result.names)} rows" if part else f"{len(result.names)} rows"
+        console.print(f"submission: {result.out} ({what} in info.csv order; {members})", highlight=False,
+                      soft_wrap=True)
         if result.skipped:
             console.print(f"{len(result.skipped)} unreadable image(s) got the fallback prediction, listed in "
                           f"{result.out.with_name(result.out.stem + '_skipped.txt')}", highlight=False)
@@ -61,6 +68,22 @@ def predict(
 
         write_photo_csv(out, result, engines[0].cfg.data.bands(), force)
         console.print(f"predictions: {out}")
+
+
+def predict_merge(
+    parts: list[Path] = typer.Argument(..., help="The shards' submission CSVs (predict --shard K/N), in any order."),
+    out: Path = typer.Option(Path("submission.csv"), "--out", "-o", help="The whole submission."),
+    info: Optional[Path] = typer.Option(None, "--info", help="info.csv to check the rows against (default: the one the shards name, if present)."),
+    force: bool = typer.Option(False, "--force", help="Replace an earlier output instead of refusing."),
+) -> None:
+    """Join the shards of a prediction into one submission, after checking that every shard is there once and
+    that the rows are info.csv's, in its order."""
+    from maskcls.cli.render import console
+    from maskcls.inference.shards import merge_shards
+
+    path, rows = merge_shards(parts, out, info, force)
+    console.print(f"submission: {path} ({rows} rows from {len(parts)} shards, in info.csv order)", highlight=False,
+                  soft_wrap=True)
 
 
 def _print_photos(result, bands, members: str) -> None:

@@ -17,6 +17,10 @@ def train(
     nproc: int = typer.Option(1, "--nproc", min=1, help="Data-parallel processes on this machine (torchrun; one a GPU, or CPU cores shared)."),
     folds: Optional[list[int]] = typer.Option(None, "--fold", help="K-fold: train only this fold (repeatable); the others may run in other processes."),
     prepare_only: bool = typer.Option(False, "--prepare-only", help="With --kfold: make the k-fold folder (config, split) and train nothing."),
+    nnodes: int = typer.Option(1, "--nnodes", min=1, help="Machines training together (torchrun); run the same command on each with its --node-rank."),
+    node_rank: int = typer.Option(0, "--node-rank", min=0, help="This machine's place, 0 to nnodes-1 (node 0 writes the run folder)."),
+    master_addr: Optional[str] = typer.Option(None, "--master-addr", help="Address of node 0, reachable from every machine (needed with --nnodes > 1)."),
+    master_port: Optional[int] = typer.Option(None, "--master-port", min=1, max=65535, help="Free port on node 0 for the rendezvous (default 29500)."),
 ) -> None:
     """Train a model; every run gets a new folder runs/<name>[-N] that reproduces it alone."""
     from maskcls.errors import MaskclsError
@@ -27,7 +31,7 @@ def train(
         raise MaskclsError("--fold needs --kfold (or --resume of a k-fold folder)")
     if prepare_only and (not kfold or resume_run is not None):
         raise MaskclsError("--prepare-only makes a new k-fold folder: it needs --kfold and takes no --resume")
-    if nproc > 1 and not prepare_only:
+    if (nproc > 1 or nnodes > 1) and not prepare_only:
         from maskcls.engine import distributed
 
         if not distributed.world().distributed:  # run this same command in nproc processes under torchrun
@@ -38,7 +42,7 @@ def train(
             argv = ["train", *([config] if config else []), *(overrides or []), "--runs", str(runs)]
             argv += ["--kfold"] * kfold + (["--resume", str(resume_run)] if resume_run is not None else [])
             argv += [arg for fold in folds or [] for arg in ("--fold", str(fold))]
-            code = distributed.launch(argv, nproc)
+            code = distributed.launch(argv, nproc, nnodes, node_rank, master_addr, master_port)
             if code:
                 raise typer.Exit(code)
             return

@@ -4,7 +4,7 @@ One process a device (a GPU, or a share of the CPU cores). Every process holds t
 its own shard of each global batch of ``train.batch_size``; DistributedDataParallel averages the gradients,
 so N processes with batches of B/N take the same optimiser steps as one process with batches of B (exactly
 so when BatchNorm does not see the batch: ``train.sync_bn`` on GPUs, or frozen statistics). The process group
-is NCCL on GPUs and gloo on the CPU, on one machine (``torchrun --standalone``).
+is NCCL on GPUs and gloo on the CPU, on one machine (``torchrun --standalone``) or on several\n(``--nnodes/--node-rank/--master-addr/--master-port``, passed to torchrun; see :func:`launch`).
 
 * Sampling: :class:`DistributedWeightedSampler` draws one epoch order on every rank from a shared seed
   (shuffled, or class-weighted with replacement; oversampling is already in the dataset's indices) and each
@@ -284,21 +284,38 @@ class DistributedWeightedSampler(Sampler[int]):
 
 
 # ---- launching ----------------------------------------------------------------------------------------------
-def launch(argv: Sequence[str], nproc: int) -> int:
-    """Run ``maskcls <argv>`` in ``nproc`` processes under ``torch.distributed.run`` on this machine.
+def launch(argv: Sequence[str], nproc: int, nnodes: int = 1, node_rank: int = 0, master_addr: str | None = None,
+           master_port: int | None = None) -> int:
+    """Run ``maskcls <argv>`` in ``nproc`` processes under ``torch.distributed.run``, on this machine or on several.
 
-    Each process gets ``OMP_NUM_THREADS`` = cores / ``nproc`` unless it is set. With CUDA, process k uses GPU k
-    (see :func:`setup`). Returns the exit status.
+    With ``nnodes`` 1 the processes meet on this machine (``--standalone``). With more, the same command runs on
+    every machine with its own ``node_rank`` (0 to ``nnodes - 1``), and all meet at ``master_addr:master_port``
+    (a port on the machine of node 0 that every machine can reach; torchrun's static rendezvous): global rank
+    ``node_rank * nproc + local rank``, rank 0 on node 0 writes the run folder. Each process gets
+    ``OMP_NUM_THREADS`` = cores / ``nproc`` unless it is set. With CUDA, process k uses GPU k (see :func:`setup`).
+    Returns the exit status.
 
     Raises:
-        MaskclsError: if ``nproc`` is below 1.
+        MaskclsError: for fewer than 1 process or node, a node rank outside the nodes, or several nodes without
+            a master address.
     """
     if nproc < 1:
         raise MaskclsError(f"--nproc {nproc}: needs at least 1 process")
+    if nnodes < 1:
+        raise MaskclsError(f"--nnodes {nnodes}: needs at least 1 node")
+    if not 0 <= node_rank < nnodes:
+        raise MaskclsError(f"--node-rank {node_rank}: expected 0 to {nnodes - 1} for --nnodes {nnodes}")
+    if nnodes > 1 and not master_addr:
+        raise MaskclsError(f"--nnodes {nnodes}: needs --master-addr (the address of node 0)")
     env = dict(os.environ)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     env.setdefault("OMP_NUM_THREADS", str(max(1, cores // nproc)))
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+    if nnodes == 1 and master_addr is None and master_port is None:
+        where = ["--standalone"]
+    else:
+        where = [f"--nnodes={nnodes}", f"--node_rank={node_rank}", f"--master_addr={master_addr or '127.0.0.1'}",
+                 f"--master_port={master_port or 29500}"]
+    command = [sys.executable, "-m", "torch.distributed.run", *where, f"--nproc_per_node={nproc}",
                "-m", "maskcls", *argv]
     process = subprocess.Popen(command, env=env)
     try:

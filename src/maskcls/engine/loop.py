@@ -133,14 +133,18 @@ class Trainer:
         device: where to train.
         lr: the peak learning rate (default ``cfg.lr``).
         mixer: optional batch mixer (CutMix/MixUp) applied to ``(images, soft targets)``.
+        augment: optional batch augmentation applied to each training batch as it comes from the loader (e.g.
+            :class:`~maskcls.vision.batch_augment.BatchWild` on uint8 batches).
 
     Under torchrun the module is trained through DistributedDataParallel (gradients averaged over the ranks,
     synchronised only on the micro-batch that steps when accumulating); ``model`` stays the plain module.
     """
 
     def __init__(self, model: nn.Module, objective: Callable, cfg: TrainConfig, steps_per_epoch: int, epochs: int,
-                 device: torch.device, lr: float | None = None, mixer: Callable | None = None) -> None:
+                 device: torch.device, lr: float | None = None, mixer: Callable | None = None,
+                 augment: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         self.model, self.objective, self.cfg, self.device, self.mixer = model, objective, cfg, device, mixer
+        self.augment = augment
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.optimizer = build_optimizer(model.parameters(), cfg, lr)
         optimizer_steps = math.ceil(steps_per_epoch / cfg.grad_accum)
@@ -171,7 +175,7 @@ class Trainer:
         accum = self.cfg.grad_accum
         last = len(loader) - 1 if hasattr(loader, "__len__") else -1
         for i, (inputs, targets) in enumerate(loader):
-            inputs = self._to_device(inputs)
+            inputs = self._to_device(inputs if self.augment is None else self.augment(inputs))
             targets = {k: v.to(self.device, non_blocking=True) for k, v in targets.items()}
             if self.mixer is not None:
                 inputs, targets = self.mixer(inputs, targets)

@@ -189,7 +189,7 @@ class Run:
         started = time.perf_counter()
         with distributed.main_first():  # rank 0 builds the cache file, the others then map it
             self.cache = ImageCache.open([r.path for r in records], spec, cache_dir,
-                                         workers=max(1, cfg.train.workers or 2))
+                                         workers=cfg.train.workers or None)
         how = "reused" if self.cache.reused else f"built in {time.perf_counter() - started:.1f}s"
         self.log(f"image cache {spec.size[1]}x{spec.size[0]} ({len(records)} photos) {how}")
         if spec.crop == "face":
@@ -204,8 +204,8 @@ class Run:
         bands = cfg.data.bands()
         self.train_targets = record_targets(records, bands, cfg.data.age_policy())
         self.val_targets = record_targets(records, bands)
-        self.train_set = RecordDataset(records, self.cache, build_transforms(cfg.aug.preset, pre, True),
-                                       self.train_targets, self._train_indices())
+        train_transform = None if cfg.aug.batched else build_transforms(cfg.aug.preset, pre, True)  # uint8 batches
+        self.train_set = RecordDataset(records, self.cache, train_transform, self.train_targets, self._train_indices())
         self.val_set = RecordDataset(records, self.cache, build_transforms(cfg.aug.preset, pre, False),
                                      self.val_targets, self.data.val_idx)
         self.objective = Objective(cfg.model, cfg.train, self._class_counts()).to(self.device)
@@ -330,7 +330,13 @@ class Run:
             module = self.model
             mix = BatchMixer.from_config(self.cfg.aug)
             mixer = (lambda x, t: mix(x, self.objective.soft(t))) if mix.enabled else None  # noqa: E731
-        return Trainer(module, self.objective, self.cfg.train, steps, phase.epochs, self.device, phase.lr, mixer)
+        augment = None
+        if self.cfg.aug.batched and not phase.on_features:
+            from maskcls.vision.batch_augment import BatchWild
+
+            augment = BatchWild(self.model.preprocess)
+        return Trainer(module, self.objective, self.cfg.train, steps, phase.epochs, self.device, phase.lr, mixer,
+                       augment)
 
     # ---- the loop ---------------------------------------------------------------------------------------
     def fit(self, resume_state: dict | None = None) -> None:
@@ -436,14 +442,12 @@ class Run:
         return stats
 
     def _train_epoch(self, trainer: Trainer, loader, epoch: int, epochs: int, phase: Phase) -> EpochStats:
-        from maskcls.progress import progress_bar, progress_enabled
+        from maskcls.progress import reporter
 
-        if not progress_enabled() or not self.world.main:
+        if not self.world.main:
             return trainer.train_epoch(loader)
-        # The epoch bar has always been drawn on stdout, beside the epoch lines.
-        with progress_bar(f"epoch {epoch}/{epochs} {phase.name}", len(loader), "loss {loss:.4f}  {rate:.0f} img/s",
-                          stderr=False, loss=0.0) as advance:
-            return trainer.train_epoch(loader, lambda n, loss: advance(n, loss=loss))
+        with reporter(f"epoch {epoch}/{epochs} {phase.name}", len(loader), "img", {"loss": 0.0}) as update:
+            return trainer.train_epoch(loader, lambda n, loss: update(items=n, loss=loss))
 
     def _log_epoch(self, epoch: int, epochs: int, phase: Phase, stats: EpochStats, val_loss: float, score: Score,
                    improved: bool, with_val: bool) -> None:

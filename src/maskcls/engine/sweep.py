@@ -151,23 +151,29 @@ def with_params(cfg: Config, params: dict[str, Any]) -> Config:
 # ---- the study ----------------------------------------------------------------------------------------------
 def run_sweep(cfg: Config, trials: int, name: str | None = None, root: Path = Path("runs/sweeps"),
               study_db: Path | None = None, space: dict[str, Any] | None = None, log: Log = print,
-              trial_log: Log | None = None, pruner=None) -> Path:
+              trial_log: Log | None = None, pruner=None, storage: str | None = None) -> Path:
     """Run (or resume) a sweep until ``trials`` trials have completed or been pruned; return its folder.
+
+    Several machines share one sweep through an Optuna RDB ``storage`` (e.g. PostgreSQL): each runs the same
+    command, asks the shared study for trials (numbered across all machines) and writes the run folders of its
+    own trials under its ``root``; each stops when the study as a whole has ``trials`` finished trials.
 
     Args:
         cfg: the base config every trial starts from.
         trials: trials wanted in all (completed + pruned, earlier sessions included).
         name: the study name and folder (default ``cfg.name``).
         root: where sweep folders are made.
-        study_db: the SQLite file (default ``<root>/<name>/study.db``).
+        study_db: the SQLite file (default ``<root>/<name>/study.db``), when no ``storage`` is given.
         space: the search space (see :func:`parse_space`; default :func:`default_space`).
         log: one line a trial goes here.
         trial_log: where each trial's run messages go (default: nowhere).
         pruner: an Optuna pruner (default: median of earlier trials after a quarter of the epochs).
+        storage: an SQLAlchemy database URL of the study (``sqlite:///PATH``,
+            ``postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DB`` ...), shared by machines; overrides ``study_db``.
 
     Raises:
         ConfigError: for a bad space or a config that differs from the one the sweep started with.
-        MaskclsError: when trials keep failing.
+        MaskclsError: when trials keep failing, or the storage cannot be opened.
     """
     import optuna
 
@@ -183,11 +189,11 @@ def run_sweep(cfg: Config, trials: int, name: str | None = None, root: Path = Pa
     folder.mkdir(parents=True, exist_ok=True)
     _pin(RunFolder(folder).config_path, dump_config(cfg), "config")
     _pin(folder / "space.yaml", yaml.safe_dump(space, sort_keys=False), "search space")
-    storage = f"sqlite:///{Path(study_db or folder / 'study.db').resolve()}"
+    storage = storage or f"sqlite:///{Path(study_db or folder / 'study.db').resolve()}"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     epochs = cfg.train.epochs + (cfg.train.unfreeze_epochs if cfg.train.features else 0)
     pruner = pruner or optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=max(1, epochs // 4))
-    study = optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
+    study = _open_study(name, storage)
     # A sampler seeded by how far the study got, so a resumed sweep does not redraw its first parameters.
     study = optuna.load_study(study_name=name, storage=storage, pruner=pruner,
                               sampler=optuna.samplers.TPESampler(seed=cfg.seed + len(study.trials)))
@@ -204,6 +210,27 @@ def run_sweep(cfg: Config, trials: int, name: str | None = None, root: Path = Pa
     write_sweep_summary(study, folder, [p.key for p in params], trials)
     log(f"sweep {name}: {_finished(study)} of {trials} trials done; summary in {folder / 'summary.md'}")
     return folder
+
+
+def _open_study(name: str, storage: str):
+    """Create or load the study in ``storage``; a URL that cannot be opened is one :class:`MaskclsError` line."""
+    import optuna
+
+    try:
+        return optuna.create_study(study_name=name, storage=storage, direction="maximize", load_if_exists=True)
+    except Exception as exc:  # SQLAlchemy's many errors: bad URL, missing driver, refused connection ...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise MaskclsError(f"{_shown_url(storage)}: cannot open the study storage: {first}") from exc
+
+
+def _shown_url(url: str) -> str:
+    """A storage URL with its password hidden."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not even a URL: show it as given
+        return url
 
 
 def _finished(study) -> int:

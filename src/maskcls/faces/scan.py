@@ -1,7 +1,7 @@
 """Face detection over a photo or a folder of photos: annotated copies, a CSV of every face, and a tally.
 
 This is what ``maskcls faces`` runs. Photos are read upright as RGB (EXIF rotation applied, like training
-reads them), detected in a small thread pool (the detectors are thread-safe) and drawn with their boxes,
+reads them), detected over a process pool (:mod:`maskcls.parallel`, every core by default) and drawn with their boxes,
 scores and landmarks. A photo that cannot be read is a result with an error, never an exception.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -84,17 +83,30 @@ def find_photos(source: str | Path, exclude: Path | None = None) -> PhotoScan:
     return scan
 
 
-def detect_photos(paths: Sequence[Path], detector: FaceDetector, out: Path | None = None,
-                  root: Path | None = None, workers: int = 2) -> Iterator[PhotoFaces]:
-    """Detect faces photo by photo (in order), optionally writing annotated copies.
+def detect_photos(paths: Sequence[Path], detector: str, out: Path | None = None, root: Path | None = None,
+                  workers: int | None = None, threshold: float | None = None,
+                  description: str = "detecting faces") -> Iterator[PhotoFaces]:
+    """Detect faces photo by photo (results in order) over a process pool, optionally writing annotated copies.
 
     Args:
         paths: the photos.
-        detector: the face detector.
+        detector: the face detector's name (loaded once in each worker).
         out: folder for annotated copies (``None``: none are written).
         root: the scanned folder; copies keep their path below it (default: the photo's name alone).
-        workers: photos in flight at once.
+        workers: processes (None: every core; 1: this process).
+        threshold: the detector's lowest score kept (None: its default).
+        description: the progress bar's text.
     """
+    from maskcls.parallel import pool_map
+
+    yield from pool_map(_photo_worker, (detector, threshold, out, root), list(paths), workers, description)
+
+
+def _photo_worker(name: str, threshold: float | None, out: Path | None, root: Path | None):
+    """The per-photo work of :func:`detect_photos`, with the detector made once (in each pool worker)."""
+    from maskcls.faces.detect import create_detector
+
+    detector: FaceDetector = create_detector(name, threshold)
 
     def work(path: Path) -> PhotoFaces:
         try:
@@ -109,8 +121,7 @@ def detect_photos(paths: Sequence[Path], detector: FaceDetector, out: Path | Non
             result.annotated = save_annotated(draw_faces(image, faces), out / relative)
         return result
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        yield from pool.map(work, paths)
+    return work
 
 
 def draw_faces(image, faces: Sequence[Face]):

@@ -21,6 +21,7 @@ from maskcls.fileio import atomic_write
 from maskcls.inference.batch import list_photos, predict_members
 from maskcls.inference.contract import Engine
 from maskcls.inference.ensemble import Ensemble, task_marginals
+from maskcls.inference.shards import Shard, meta_path, write_shard_meta
 from maskcls.inference.submission import check_free, write_submission
 from maskcls.inference.tta import Tta
 from maskcls.labels import DEFAULT_AGE_BANDS, GENDER_NAMES, MASK_NAMES, AgeBands, class_name, decode
@@ -83,7 +84,8 @@ def _predict(engines: Sequence[Engine], groups: Sequence[int], paths: Sequence[P
 
 def predict_eval(engines: Sequence[Engine], groups: Sequence[int], eval_root: str | Path, out: str | Path,
                  ensemble: Ensemble | None = None, tta: Tta | None = None, batch_size: int = 64,
-                 skip_bad: bool = False, force: bool = False, workers: int = 2) -> Prediction:
+                 skip_bad: bool = False, force: bool = False, workers: int = 2, shard: Shard | None = None
+                 ) -> Prediction:
     """Predict every row of ``info.csv`` and write the submission (row order and count kept) and its side files.
 
     Args:
@@ -97,6 +99,7 @@ def predict_eval(engines: Sequence[Engine], groups: Sequence[int], eval_root: st
         skip_bad: give unreadable images the fallback prediction instead of failing.
         force: replace earlier outputs instead of refusing.
         workers: decoding threads.
+        shard: predict only this shard's rows and record it beside ``out`` (see :mod:`maskcls.inference.shards`).
 
     Raises:
         MaskclsError: for a broken ``info.csv``, unreadable images (without ``skip_bad``) or existing outputs.
@@ -109,16 +112,24 @@ def predict_eval(engines: Sequence[Engine], groups: Sequence[int], eval_root: st
     if fatal:
         raise MaskclsError(f"{fatal[0].path}: {fatal[0].message} ({len(fatal)} eval problem(s))")
     check_free(out, force)
+    if shard is not None and meta_path(out).exists() and not force:
+        raise MaskclsError(f"{meta_path(out)}: already exists (choose another --out, or --force to replace it)")
+    start, stop = shard.rows(len(evalset.paths)) if shard is not None else (0, len(evalset.paths))
+    image_ids, paths = evalset.image_ids[start:stop], evalset.paths[start:stop]
+    if not paths:
+        raise MaskclsError(f"{evalset.info_csv}: shard {shard} of {len(evalset.paths)} rows is empty")
     # The scan's message names the info.csv line of a missing image; the decoder's only the path.
     scanned = {p.path: f"{p.path}: {p.message}" for p in evalset.problems if p.kind in IMAGE_PROBLEMS}
-    readable, labels, combined, skipped = _predict(engines, groups, evalset.paths, ensemble or Ensemble(), tta,
+    readable, labels, combined, skipped = _predict(engines, groups, paths, ensemble or Ensemble(), tta,
                                                    batch_size, workers, skip_bad, evalset.info_csv, scanned)
     prior = combined.mean(0)  # the fallback of unreadable rows: the prior of the readable ones
-    probs = np.tile(prior, (len(evalset.paths), 1)).astype(np.float32)
-    answers = np.full(len(evalset.paths), int(prior.argmax()), dtype=np.int64)
+    probs = np.tile(prior, (len(paths), 1)).astype(np.float32)
+    answers = np.full(len(paths), int(prior.argmax()), dtype=np.int64)
     probs[readable], answers[readable] = combined, labels
-    write_submission(out, evalset.image_ids, answers, probs, list(skipped.values()))
-    return Prediction(evalset.image_ids, answers, probs, skipped, out)
+    write_submission(out, image_ids, answers, probs, list(skipped.values()))
+    if shard is not None:
+        write_shard_meta(out, shard, evalset.image_ids, evalset.info_csv)
+    return Prediction(image_ids, answers, probs, skipped, out)
 
 
 def predict_photos(engines: Sequence[Engine], groups: Sequence[int], target: str | Path,

@@ -19,9 +19,9 @@ import csv
 import hashlib
 import io
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from maskcls.data.images import ImageReadError, is_hidden, is_image_name, load_r
 from maskcls.data.layout import read_csv_rows
 from maskcls.data.records import DataError, Problem
 from maskcls.fileio import atomic_write
-from maskcls.progress import track
+from maskcls.parallel import pool_map
 
 MANIFEST = "synth_manifest.csv"
 MANIFEST_COLUMNS = ("path", "person", "stem", "kind", "placement", "seed", "detector", "face_score", "created")
@@ -120,7 +120,7 @@ def synth_masks(
     root: str | Path,
     detector: str = "retinaface",
     seed: int = 0,
-    workers: int = 2,
+    workers: int | None = None,
     nose_share: float = 0.65,
     landmarks: str = "five",
 ) -> SynthResult:
@@ -130,7 +130,8 @@ def synth_masks(
         root: competition root (holding ``train/images``) or its ``train`` folder.
         detector: face detector name (see :data:`maskcls.faces.detect.DETECTORS`); it must give landmarks.
         seed: the same seed gives the same masks for the same folder names.
-        workers: threads (decoding, detection and drawing release the GIL for most of their time).
+        workers: processes, each loading the detector once (None: every core); the output is the same for any
+            count.
         nose_share: share of ``incorrect_mask`` photos with the nose exposed (the rest: mask on the chin).
         landmarks: ``five`` places masks from the detector's landmarks, ``mesh`` from the face mesh (5 landmarks
             where the mesh finds no face, counted in ``mesh_fallbacks``).
@@ -140,7 +141,6 @@ def synth_masks(
         MaskclsError: for an unknown ``landmarks``, or ``mesh`` without mediapipe installed.
     """
     from maskcls.errors import MaskclsError
-    from maskcls.faces.detect import create_detector, pick_face
 
     if landmarks not in LANDMARK_SOURCES:
         raise MaskclsError(f"unknown landmark source {landmarks!r} (choices: {', '.join(LANDMARK_SOURCES)})")
@@ -153,9 +153,32 @@ def synth_masks(
     if not images.is_dir():
         raise DataError(f"{images}: no such folder")
     result = SynthResult(Path(root))
-    face_detector = create_detector(detector)
     folders = sorted(p for p in images.iterdir() if p.is_dir() and not is_hidden(p.name))
     created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    setup = (detector, seed, nose_share, landmarks, created)
+    rows: list[list[str]] = []
+    try:
+        for new_rows, problems, complete, missed in pool_map(_person_worker, setup, folders, workers,
+                                                             "drawing masks"):
+            rows.extend(new_rows)
+            result.problems.extend(problems)
+            result.mesh_fallbacks += int(missed)
+            if complete is not None:
+                result.people += 1
+                result.complete += int(complete)
+                result.already_complete += int(complete and not new_rows)
+    finally:  # an interrupted run still records what it wrote
+        result.manifest = _append_manifest(train / MANIFEST, rows)
+    result.written = len(rows)
+    return result
+
+
+def _person_worker(detector: str, seed: int, nose_share: float, landmarks: str,
+                   created: str) -> Callable[[Path], tuple[list[list[str]], list[Problem], bool | None, bool]]:
+    """The per-person work of :func:`synth_masks`, with the detector loaded once (in each pool worker)."""
+    from maskcls.faces.detect import create_detector, pick_face
+
+    face_detector = create_detector(detector)
 
     def work(folder: Path) -> tuple[list[list[str]], list[Problem], bool | None, bool]:
         """New manifest rows, problems, whether the folder now has all six (None: no normal photo), and whether
@@ -186,22 +209,7 @@ def synth_masks(
         rows = _draw(folder, pixels, face, plans, rng, seed, detector, created, mesh)
         return rows, [], True, landmarks == "mesh" and mesh is None
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        rows: list[list[str]] = []
-        try:
-            for new_rows, problems, complete, missed in track(pool.map(work, folders), "drawing masks",
-                                                              total=len(folders)):
-                rows.extend(new_rows)
-                result.problems.extend(problems)
-                result.mesh_fallbacks += int(missed)
-                if complete is not None:
-                    result.people += 1
-                    result.complete += int(complete)
-                    result.already_complete += int(complete and not new_rows)
-        finally:  # an interrupted run still records what it wrote
-            result.manifest = _append_manifest(train / MANIFEST, rows)
-    result.written = len(rows)
-    return result
+    return work
 
 
 def _draw(folder: Path, pixels: np.ndarray, face, plans: list[_Plan], rng: np.random.Generator, seed: int,

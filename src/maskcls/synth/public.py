@@ -99,7 +99,7 @@ def build_public(
     seed: int = 0,
     link: bool = True,
     detector: str = "retinaface",
-    workers: int = 2,
+    workers: int | None = None,
     bands: AgeBands = DEFAULT_AGE_BANDS,
 ) -> PublicResult:
     """Build ``dst/train`` (and ``dst/eval`` when ``eval_people``) from UTKFace-style faces.
@@ -114,7 +114,7 @@ def build_public(
         seed: sampling and drawing seed.
         link: hard-link the original photos instead of copying them.
         detector: face detector for landmarks (see :mod:`maskcls.faces.detect`).
-        workers: threads for mask synthesis.
+        workers: processes for mask synthesis (None: every core; the output is the same for any count).
         bands: age bands used to stratify.
 
     Raises:
@@ -146,7 +146,7 @@ def build_public(
     return result
 
 
-def _build_eval(src: Path, dst: Path, faces: list[UtkFace], seed: int, link: bool, detector: str, workers: int,
+def _build_eval(src: Path, dst: Path, faces: list[UtkFace], seed: int, link: bool, detector: str, workers: int | None,
                 bands: AgeBands, result: PublicResult) -> None:
     """Make eval people in a scratch root, then flatten their complete photo sets into ``dst/eval``."""
     from maskcls.data.layout import scan_train

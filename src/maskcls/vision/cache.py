@@ -103,7 +103,7 @@ class ImageCache:
 
     @classmethod
     def open(
-        cls, paths: Sequence[Path], spec: CacheSpec, cache_dir: Path | None, workers: int = 2
+        cls, paths: Sequence[Path], spec: CacheSpec, cache_dir: Path | None, workers: int | None = None
     ) -> "ImageCache":
         """Reuse the complete cache of these photos and settings in ``cache_dir``, or build it.
 
@@ -112,7 +112,7 @@ class ImageCache:
             spec: crop and resize settings.
             cache_dir: folder of the ``<key>.u8`` and ``<key>.json`` files; ``None`` keeps the array in
                 memory and builds it every time.
-            workers: decoding threads (Pillow releases the GIL while decoding and resizing).
+            workers: decoding threads, or processes for face crops and backgrounds (None: every core).
         """
         paths = [Path(p) for p in paths]
         key = cache_key(paths, spec)
@@ -156,25 +156,54 @@ class ImageCache:
         self.__dict__.update(state)
 
 
-def _fill(array: np.ndarray, paths: list[Path], spec: CacheSpec, workers: int) -> tuple[dict[int, str], list[int]]:
-    """Decode every photo into ``array`` with a thread pool; return the errors by index and the face fallbacks."""
+def _fill(array: np.ndarray, paths: list[Path], spec: CacheSpec,
+          workers: int | None) -> tuple[dict[int, str], list[int]]:
+    """Decode every photo into ``array``; return the errors by index and the face fallbacks.
 
-    def work(index: int) -> str | bool:
-        try:
-            array[index], fell_back = load_image_info(paths[index], spec)
-        except ImageReadError as exc:
-            array[index] = 0
-            return str(exc)
-        return fell_back
+    Settings that run a detector or a segmenter (``crop=face``, a background not kept) use a process pool with
+    the models loaded once per worker (:mod:`maskcls.parallel`); plain resizes use threads (Pillow releases the
+    GIL while decoding and resizing).
+    """
+    from maskcls.parallel import pool_map, worker_count
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = list(track(pool.map(work, range(len(paths))), "caching images", total=len(paths)))
+    if spec.crop == "face" or spec.background != "keep":
+        stream = pool_map(_entry_worker, (spec,), paths, workers, "caching images", chunksize=4)
+        results = []
+        for index, (entry, result) in enumerate(stream):
+            array[index] = 0 if entry is None else entry
+            results.append(result)
+    else:
+        def work(index: int) -> str | bool:
+            try:
+                array[index], fell_back = load_image_info(paths[index], spec)
+            except ImageReadError as exc:
+                array[index] = 0
+                return str(exc)
+            return fell_back
+
+        with ThreadPoolExecutor(max_workers=worker_count(workers)) as pool:
+            results = list(track(pool.map(work, range(len(paths))), "caching images", total=len(paths)))
     errors = {index: result for index, result in enumerate(results) if isinstance(result, str)}
     return errors, [index for index, result in enumerate(results) if result is True]
 
 
+def _entry_worker(spec: CacheSpec):
+    """Per-photo work for a process pool: (the entry or None, the error message or whether it fell back)."""
+    from maskcls.faces.detect import create_detector
+
+    create_detector(spec.face_detector)  # loaded once per worker
+
+    def work(path: Path) -> tuple[np.ndarray | None, str | bool]:
+        try:
+            return load_image_info(path, spec)
+        except ImageReadError as exc:
+            return None, str(exc)
+
+    return work
+
+
 def _build_file(
-    data_path: Path, paths: list[Path], spec: CacheSpec, shape: tuple[int, ...], workers: int
+    data_path: Path, paths: list[Path], spec: CacheSpec, shape: tuple[int, ...], workers: int | None
 ) -> tuple[dict[int, str], list[int]]:
     """Build the array into a temp file beside ``data_path`` and rename it into place."""
     data_path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,110 @@
+"""Data building on every core: an ordered process pool whose workers load their detector/renderer once.
+
+:func:`pool_map` runs ``setup(*args)`` once in each worker process (its initializer), which returns the function
+applied to each item; results come back in the items' order, with progress (:mod:`maskcls.progress`). Workers
+are spawned (never forked from a process that may hold torch's threads) and each does its torch and OpenCV work
+on one thread, so the output is the same whatever the number of workers: with ``workers=1`` the work runs in
+this process, on one torch/OpenCV thread too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any, Callable, Iterator, Sequence, TypeVar
+
+from maskcls.progress import track
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_WORKER: dict[str, Callable[[Any], Any]] = {}
+
+
+def cpu_count() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def worker_count(workers: int | None) -> int:
+    """``workers``, or every core for ``None`` or 0."""
+    return cpu_count() if not workers else max(1, int(workers))
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch and OpenCV on one thread inside the block (restored after), as pool workers always do."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    cv2 = sys.modules.get("cv2")
+    saved_torch = torch.get_num_threads() if torch is not None else None
+    saved_cv2 = cv2.getNumThreads() if cv2 is not None else None
+    _single_thread()
+    try:
+        yield
+    finally:
+        if torch is not None and saved_torch is not None:
+            torch.set_num_threads(saved_torch)
+        if cv2 is not None and saved_cv2 is not None:
+            cv2.setNumThreads(saved_cv2)
+
+
+def _single_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:  # pragma: no cover - opencv is a dependency
+        pass
+
+
+def _initialize(setup: Callable[..., Callable[[Any], Any]], args: tuple) -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _single_thread()
+    _WORKER["work"] = setup(*args)
+
+
+def _run(item: Any) -> Any:
+    return _WORKER["work"](item)
+
+
+def pool_map(setup: Callable[..., Callable[[T], R]], args: tuple, items: Sequence[T], workers: int | None,
+             description: str, chunksize: int = 1) -> Iterator[R]:
+    """``setup(*args)(item)`` for every item, in order, over ``workers`` processes (None: every core).
+
+    Args:
+        setup: a module-level function (it is pickled to the workers) loading what the work needs (a detector,
+            a renderer) and returning the per-item function; called once per worker.
+        args: its arguments (picklable).
+        items: the work, picklable items.
+        workers: processes; 1 runs in this process.
+        description: the progress bar's text.
+        chunksize: items sent to a worker at once (larger for many quick items).
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    count = min(worker_count(workers), max(1, len(items)))
+    if count == 1:
+        with one_thread():
+            work = setup(*args)
+            yield from track((work(item) for item in items), description, total=len(items))
+        return
+    from concurrent.futures.process import BrokenProcessPool
+
+    from maskcls.errors import MaskclsError
+
+    try:
+        with ProcessPoolExecutor(count, mp_context=get_context("spawn"), initializer=_initialize,
+                                 initargs=(setup, args)) as pool:
+            yield from track(pool.map(_run, items, chunksize=chunksize), description, total=len(items))
+    except BrokenProcessPool:
+        raise MaskclsError(f"{description}: a worker process died (out of memory, killed, or a main script the "
+                           "workers cannot re-import, e.g. code read from stdin); try --workers 1") from None
