@@ -207,6 +207,7 @@ def build_public(
     result = run(src, dst, people=people, distribution=distribution, eval_people=eval_people,
                  prefer_race=prefer_race or None, seed=seed, link=not copy, detector=detector, workers=workers)
     names = DEFAULT_AGE_BANDS.names()
+    console.print(f"{result.dev_left_out:,} faces of {src} left out: the development hold-out (maskcls.data.devsplit)")
     console.print(counts_table("training people per gender / age band",
                                {f"{GENDER_NAMES[g]} {names[b]}": n for (g, b), n in sorted(result.strata.items())}))
     _report_synth(result.synth, "train: ")
