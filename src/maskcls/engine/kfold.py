@@ -19,7 +19,6 @@ from typing import Sequence
 import numpy as np
 
 from maskcls.config import Config, dump_config, load_config
-from maskcls.data.check import load_dataset
 from maskcls.data.splits import Split, make_split
 from maskcls.engine import distributed
 from maskcls.engine.loop import resolve_device
@@ -38,7 +37,10 @@ def prepare_kfold(cfg: Config, runs_root: Path = Path("runs")) -> Path:
     """Make the parent folder of a k-fold run (``config.yaml``, ``split.json``, ``kfold.json``) and return it."""
     parent = unique_dir(runs_root / cfg.name)
     if cfg.split.file is None:
-        records = load_dataset(cfg.data.root, cfg.data.relabel).records
+        from maskcls.data.sources import load_sources
+
+        records = [r for part in load_sources(cfg.data, cfg.seed) if part.config.kind == "competition"
+                   for r in part.records]
         split = make_split(records, cfg.split.n_splits, cfg.split.seed, bands=cfg.data.bands())
         cfg.split.file = split.save(parent / "split.json")
     cfg.split.kind = "kfold"

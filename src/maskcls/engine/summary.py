@@ -77,6 +77,17 @@ def write_summary(folder: Path, cfg: Config) -> Path | None:
         page.paragraph("Some epochs also trained on the validation people (train.train_on_val_epochs): "
                        "their validation scores are not held-out estimates.")
     page.image(plot_curves(rows, folder / "plots" / "curves.png"), "learning curves")
+    sources = folder / "sources.json"
+    if sources.is_file():
+        import json
+
+        page.heading("Training sources (photos; training counts per label, missing = the source has no such label)")
+        entries = json.loads(sources.read_text(encoding="utf-8"))["sources"]
+        page.table(pd.DataFrame([{
+            "source": e["name"], "kind": e["kind"], "weight": e["weight"], "training": e["train_photos"],
+            "validation": e["val_photos"], "hold-out left out": e["dev_left_out"], "excluded": e["excluded"],
+            **{f"{task}: {k}": v for task, counts in e["train_labels"].items() for k, v in counts.items()},
+        } for e in entries]).fillna(0))
     predictions = folder / "val_predictions.csv"
     if predictions.is_file():
         y_true, y_pred = read_predictions(predictions)
