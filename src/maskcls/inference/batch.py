@@ -37,6 +37,7 @@ def predict_members(
     batch_size: int = 64,
     workers: int = 2,
     stop_on_error: bool = False,
+    no_face: dict[int, str] | None = None,
 ) -> tuple[np.ndarray, dict[int, str]]:
     """Class probabilities of every member for every photo.
 
@@ -48,6 +49,8 @@ def predict_members(
         workers: decoding threads.
         stop_on_error: return as soon as the photos are decoded if any is unreadable, without running a model
             (the caller only wants the full list of bad photos).
+        no_face: when given, filled with index → path of every photo in which a ``crop=face`` member found no
+            face (it was centre-cropped instead, as in training): the caller reports them.
 
     Returns:
         ``(probs, errors)``: float32 ``[M, N, 18]`` with NaN rows for unreadable photos, and index → message
@@ -65,6 +68,8 @@ def predict_members(
     for (spec, cache_dir), members in by_spec.items():
         cache = ImageCache.open(paths, spec, cache_dir, workers=workers)
         errors.update(cache.errors)
+        if no_face is not None and spec.crop == "face":
+            no_face.update({int(i): str(paths[i]) for i in cache.fallbacks})
         if errors and stop_on_error:
             return probs, dict(sorted(errors.items()))
         names = ", ".join(engines[m].name for m in members)

@@ -64,14 +64,16 @@ class Predictor:
         return self.transform(batch).as_subclass(torch.Tensor).to(self.device)
 
     def predict_paths(self, paths: Sequence[Path], batch_size: int = 64, workers: int = 2,
-                      tta: "Tta | None" = None) -> tuple[np.ndarray, dict[int, str]]:
+                      tta: "Tta | None" = None, no_face: dict[int, str] | None = None
+                      ) -> tuple[np.ndarray, dict[int, str]]:
         """Probabilities ``[N, 18]`` for photos, and the unreadable ones (index → message with the path).
 
         Photos go through the run's image cache settings (:func:`maskcls.inference.engine.cache_spec`) and
         :meth:`probs`, with the views of ``tta`` averaged. Unreadable photos get a row of NaN so the caller decides
-        what to do with them.
+        what to do with them. ``no_face`` gets the photos a ``crop=face`` run found no face in (see
+        :func:`~maskcls.inference.batch.predict_members`).
         """
         from maskcls.inference.batch import predict_members
 
-        probs, errors = predict_members([self], paths, tta, batch_size, workers)
+        probs, errors = predict_members([self], paths, tta, batch_size, workers, no_face=no_face)
         return probs[0], errors
