@@ -44,7 +44,8 @@ class SourceConfig(_Strict):
         holdout: the development hold-out to leave out (:mod:`maskcls.data.devsplit`): ``auto`` recognises
             the shared ``realmask``, ``facemask`` crops and UTKFace photos by their files; ``none`` keeps all.
         exclude: competition roots made by ``build-public`` whose people (``train/sources.csv`` and
-            ``eval_sources.csv``) a ``faces`` source leaves out, so no validation or eval person is trained on.
+            ``eval_sources.csv``) a ``faces`` source leaves out, so no validation or eval person is trained on;
+            the run's own competition sources are always left out.
     """
 
     kind: Literal["competition", "crops", "faces"]

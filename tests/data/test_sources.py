@@ -155,3 +155,25 @@ def test_sources_need_a_competition_source_and_distinct_names(tmp_path):
         load_config(None, [f"data.sources=[{{kind: crops, root: {crops}}}, {{kind: crops, root: {crops}}}]"])
     with pytest.raises(ConfigError, match="kind"):
         load_config(None, [f"data.sources=[{{kind: photos, root: {crops}}}]"])
+
+
+def test_faces_source_leaves_out_the_runs_own_public_people(tmp_path):
+    faces = utk_faces(tmp_path / "faces")
+    names = sorted(p.name for p in faces.iterdir() if not is_dev("utkface", p.name))
+    public = tmp_path / "public"
+    make_synthetic(public, people=4, eval_people=1, seed=2, size=(32, 40))
+    _write_csv(public / "train" / "sources.csv", ["id", "source"], [["x", str(faces / names[0])]])
+    _write_csv(public / "eval_sources.csv", ["source"], [[str(faces / names[1])]])
+    cfg = load_config(None, [f"data.root={public}", f"data.sources=[{{kind: faces, root: {faces}}}]"])
+    faces_part = load_sources(cfg.data)[1]
+    assert faces_part.excluded == 2 and {names[0], names[1]}.isdisjoint(Path(r.path).name for r in faces_part.records)
+
+
+def test_crop_ages_as_sources_write_them():
+    from maskcls.data.sources import parse_age
+    from maskcls.labels import DEFAULT_AGE_BANDS as B
+
+    assert parse_age("41", B) == 41 and parse_age("", B) is None
+    assert parse_age("0-18 (source bin)", B) == 8 and parse_age("child", B) == 10
+    assert parse_age("18-55 (source bin)", B) is None and parse_age("55-100 (source bin)", B) is None
+    assert parse_age("student (est.)", B) is None and parse_age("18-55;55-100 (source bin)", B) is None

@@ -55,7 +55,8 @@ class SourceRecords:
         return self.config.label
 
 
-def load_source(source: "SourceConfig", relabel: Sequence[str] = ("default",), seed: int = 0) -> SourceRecords:
+def load_source(source: "SourceConfig", relabel: Sequence[str] = ("default",), seed: int = 0,
+                bands: AgeBands = DEFAULT_AGE_BANDS) -> SourceRecords:
     """The records of one source, development hold-out and ``exclude`` left out, ``limit`` applied.
 
     Raises:
@@ -67,7 +68,7 @@ def load_source(source: "SourceConfig", relabel: Sequence[str] = ("default",), s
     if source.kind == "competition":
         loaded = _competition(source, relabel, seed)
     elif source.kind == "crops":
-        loaded = _crops(source)
+        loaded = _crops(source, bands)
     else:
         loaded = _faces(source)
     if source.kind != "competition" and source.limit is not None and len(loaded.records) > source.limit:
@@ -127,7 +128,24 @@ def _optional(value: str, parse) -> int | None:
     return None if value.strip() == "" else int(parse(value))
 
 
-def _crops(source: "SourceConfig") -> SourceRecords:
+AGE_RANGE = re.compile(r"^(\d+)\s*-\s*(\d+)\b")
+CHILD_AGE = 10
+
+
+def parse_age(value: str, bands: AgeBands) -> int | None:
+    """An age in years from a crop folder's ``age``: a number; a range such as ``0-18 (source bin)`` whose ends
+    lie in one age band (its midpoint, else unknown); ``child`` (10); anything else, or blank, unknown."""
+    text = value.strip().lower()
+    if text.isdigit():
+        return int(text)
+    match = AGE_RANGE.match(text)
+    if match and ";" not in text:
+        low, high = int(match[1]), max(int(match[1]), int(match[2]) - 1)  # "18-55": 18 up to 54
+        return (low + high) // 2 if bands.band(low) == bands.band(high) else None
+    return CHILD_AGE if text == "child" else None
+
+
+def _crops(source: "SourceConfig", bands: AgeBands) -> SourceRecords:
     root = Path(source.root)
     labels = root / "labels.csv"
     if not labels.is_file():
@@ -149,7 +167,7 @@ def _crops(source: "SourceConfig") -> SourceRecords:
         try:
             mask = int(parse_mask(row["mask"]))
             gender = _optional(row.get("gender", ""), parse_gender)
-            age = _optional(row.get("age", ""), int)
+            age = parse_age(row.get("age", ""), bands)
         except ValueError as exc:
             raise DataError(f"{labels}: line {line}: {exc}") from None
         path = root / relative
@@ -199,7 +217,8 @@ def _faces(source: "SourceConfig") -> SourceRecords:
 
 
 def load_sources(data: "DataConfig", seed: int = 0) -> list[SourceRecords]:
-    """Every source of ``data`` (``root`` first), loaded.
+    """Every source of ``data`` (``root`` first), loaded. A ``faces`` source also leaves out every person of the
+    competition sources made by ``build-public`` (their ``train/sources.csv`` and ``eval_sources.csv``).
 
     Raises:
         DataError: as :func:`load_source`, or when no competition source gives validation people.
@@ -207,7 +226,12 @@ def load_sources(data: "DataConfig", seed: int = 0) -> list[SourceRecords]:
     sources = data.all_sources()
     if not any(s.kind == "competition" for s in sources):
         raise DataError("data.sources: validation needs a competition source (data.root=PATH or kind: competition)")
-    loaded = [load_source(s, data.relabel, seed) for s in sources]
+    # A face folder never trains on a person of the run's own public set: its validation and eval people stay unseen.
+    public_roots = [s.root for s in sources if s.kind == "competition"
+                    and ((Path(s.root) / "train" / "sources.csv").is_file() or (Path(s.root) / "eval_sources.csv").is_file())]
+    sources = [s.model_copy(update={"exclude": [*s.exclude, *(r for r in public_roots if r not in s.exclude)]})
+               if s.kind == "faces" else s for s in sources]
+    loaded = [load_source(s, data.relabel, seed, data.bands()) for s in sources]
     people: dict[str, str] = {}
     for part in loaded:
         if part.config.kind != "competition":
