@@ -46,3 +46,14 @@ def test_parse_override_types():
     assert parse_override("a.b=3") == ("a.b", 3)
     assert parse_override("a=null") == ("a", None)
     assert parse_override("a=hello world") == ("a", "hello world")
+
+
+def test_public_and_general_presets_cut_faces_and_read_real_masks():
+    public, general = load_config("public"), load_config("general")
+    for cfg in (public, general):
+        assert (cfg.train.crop, cfg.train.face_margin) == ("face", 0.0)
+        kinds = {s.name: s.kind for s in cfg.data.sources}
+        assert kinds["realmask"] == "crops" and kinds["facemask-crops"] == "crops"
+    assert [s.kind for s in general.data.sources if s.name == "utkface-all"] == ["faces"]
+    with_root = load_config("public", ["data.root=data/public"]).data.all_sources()
+    assert with_root[0].kind == "competition" and str(with_root[0].root) == "data/public"
