@@ -77,7 +77,8 @@ def main() -> None:
     parser.add_argument("--detector", default="retinaface")
     parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
-    figures = {name: measure(paths, args.detector) for name, paths in sample_paths(args.shared, args.per_source).items()}
+    samples = sample_paths(args.shared, args.per_source)
+    figures = {name: measure(paths, args.detector) for name, paths in samples.items()}
     lines = ["## Face margin (`benchmarks/face_margin.py`)", "",
              f"Non-development photos, {args.per_source} a source, {args.detector} detector, square crops. "
              "Clamped: the margin's region does not fit in the photo. Face share: the face box's width over the "

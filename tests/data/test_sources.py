@@ -65,7 +65,8 @@ def comp(tmp_path_factory) -> Path:
 
 
 def sources_config(comp: Path, tmp_path: Path, *overrides: str):
-    crops, real, faces = crowd_crops(tmp_path / "crops"), realmask_like(tmp_path / "real"), utk_faces(tmp_path / "faces")
+    crops, real = crowd_crops(tmp_path / "crops"), realmask_like(tmp_path / "real")
+    faces = utk_faces(tmp_path / "faces")
     tree = {
         "data": {"root": str(comp), "sources": [
             {"kind": "crops", "root": str(crops), "weight": 0.5},

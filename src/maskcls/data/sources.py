@@ -172,7 +172,8 @@ def _crops(source: "SourceConfig", bands: AgeBands) -> SourceRecords:
             raise DataError(f"{labels}: line {line}: {exc}") from None
         path = root / relative
         if not path.is_file():
-            out.problems.append(Problem("error", "missing-image", path, f"listed on {labels.name} line {line}; skipped"))
+            out.problems.append(Problem("error", "missing-image", path,
+                                        f"listed on {labels.name} line {line}; skipped"))
             continue
         key = relative.as_posix()
         out.records.append(Record(path, f"{source.label}/{key}", f"{source.label}:{key}", "crop", mask, gender, age,
@@ -227,8 +228,8 @@ def load_sources(data: "DataConfig", seed: int = 0) -> list[SourceRecords]:
     if not any(s.kind == "competition" for s in sources):
         raise DataError("data.sources: validation needs a competition source (data.root=PATH or kind: competition)")
     # A face folder never trains on a person of the run's own public set: its validation and eval people stay unseen.
-    public_roots = [s.root for s in sources if s.kind == "competition"
-                    and ((Path(s.root) / "train" / "sources.csv").is_file() or (Path(s.root) / "eval_sources.csv").is_file())]
+    public_roots = [s.root for s in sources if s.kind == "competition" and (
+        (Path(s.root) / "train" / "sources.csv").is_file() or (Path(s.root) / "eval_sources.csv").is_file())]
     sources = [s.model_copy(update={"exclude": [*s.exclude, *(r for r in public_roots if r not in s.exclude)]})
                if s.kind == "faces" else s for s in sources]
     loaded = [load_source(s, data.relabel, seed, data.bands()) for s in sources]

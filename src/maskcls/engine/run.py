@@ -81,7 +81,8 @@ def prepare_data(cfg: Config, fold: int | None = None, log: Log = print) -> RunD
         if bad:
             log(f"data: {len(bad)} problem(s) found while reading {part.config.root} (see `maskcls data check`)")
         if part.dev_left_out:
-            log(f"data: {part.name}: {part.dev_left_out} photo(s) of the development hold-out ({part.holdout}) left out")
+            log(f"data: {part.name}: {part.dev_left_out} photo(s) of the development hold-out ({part.holdout}) "
+                "left out")
     competition = [r for part in parts if part.config.kind == "competition" for r in part.records]
     others = [(number, r) for number, part in enumerate(parts) if part.config.kind != "competition"
               for r in part.records]
@@ -282,8 +283,8 @@ class Run:
         from maskcls.vision.sampling import draw_weights
 
         def build() -> DataLoader:
-            weights = draw_weights(dataset.target("class18"), self.data.source_of[dataset.indices % len(self.data.records)],
-                                   [part.config.weight for part in self.data.sources],
+            sources = self.data.source_of[dataset.indices % len(self.data.records)]  # features: plain + mirrored
+            weights = draw_weights(dataset.target("class18"), sources, [p.config.weight for p in self.data.sources],
                                    self.cfg.train.sampler == "weighted")
             drop_last = len(dataset) > self.cfg.train.batch_size
             sampler = distributed.DistributedWeightedSampler(len(dataset), weights, self.cfg.seed * 10_007,
