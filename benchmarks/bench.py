@@ -143,7 +143,7 @@ def prepare_data(bench: Bench, data: Path | None) -> tuple[Path, Path]:
     train_crops = bench.work / "facemask-crops"
     if not (train_crops / "labels.csv").is_file():
         bench.run([*MASKCLS, "data", "import-boxes", SHARED / "facemask" / "images",
-                   SHARED / "facemask" / "boxes.csv", train_crops, "--margin", 0.25, "--split", "train"],
+                   SHARED / "facemask" / "boxes.csv", train_crops, "--margin", 0, "--split", "train"],
                   "cutting the training crowd face crops (photos outside the hold-out)")
     bench.results["data"] = {"root": str(root), "train_photos": _count_photos(root / "train" / "images"),
                              "eval_photos": len(list((root / "eval" / "images").iterdir())),
