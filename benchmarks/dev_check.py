@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import random
 import sys
 from pathlib import Path
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(os.environ.get("MASKCLS_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 
 
 def _labels(folder: Path, rows: list[tuple[str, int]]) -> Path:
@@ -132,7 +133,7 @@ def main() -> None:
     args = parser.parse_args()
     sets = build(args.shared, args.work, args.utk)
     figures = {str(run): score_run(run, sets) for run in args.runs}
-    lines = [f"## Development hold-out check (`benchmarks/dev_check.py`)", "",
+    lines = ["## Development hold-out check (`benchmarks/dev_check.py`)", "",
              "| set | n | " + " | ".join(f"{Path(r).name}" for r in figures) + " |",
              "| --- | --- | " + " | ".join("---" for _ in figures) + " |"]
     for name in sets:
