@@ -132,12 +132,19 @@ def prepare_data(bench: Bench, data: Path | None) -> tuple[Path, Path]:
         job = bench.run([*MASKCLS, "data", "build-public", SHARED / "utkface", root, "--people", scale.people,
                          "--eval-people", scale.eval_people], f"building the public set ({scale.people} people)")
         bench.results["data_build_minutes"] = round(job.seconds / 60, 2)
-    crowd = bench.work / "crowd"
+    crowd = bench.work / "crowd-dev"
     if not (crowd / "labels.csv").is_file():
         # Margin 0: the annotated box fills the crop, as RetinaFace's face box fills 83 % (width) to 97 % (height)
-        # of a UTKFace photo; the crowd faces are then framed like the training faces.
+        # of a UTKFace photo; the crowd faces are then framed like the training faces. Only the crowd photos of
+        # the development hold-out: the `public` recipe trains on crops of the others.
         bench.run([*MASKCLS, "data", "import-boxes", SHARED / "facemask" / "images",
-                   SHARED / "facemask" / "boxes.csv", crowd, "--margin", 0], "cutting the real crowd face crops")
+                   SHARED / "facemask" / "boxes.csv", crowd, "--margin", 0, "--split", "dev"],
+                  "cutting the real crowd face crops (development hold-out photos)")
+    train_crops = bench.work / "facemask-crops"
+    if not (train_crops / "labels.csv").is_file():
+        bench.run([*MASKCLS, "data", "import-boxes", SHARED / "facemask" / "images",
+                   SHARED / "facemask" / "boxes.csv", train_crops, "--margin", 0, "--split", "train"],
+                  "cutting the training crowd face crops (photos outside the hold-out)")
     bench.results["data"] = {"root": str(root), "train_photos": _count_photos(root / "train" / "images"),
                              "eval_photos": len(list((root / "eval" / "images").iterdir())),
                              "crowd_crops": sum(1 for _ in open(crowd / "labels.csv")) - 1}
@@ -153,8 +160,12 @@ def _count_photos(folder: Path) -> int:
 def train(bench: Bench, name: str, preset: str, root: Path, overrides: list[str], check: bool = True,
           timeout: float | None = None) -> tuple[Path | None, Job]:
     """``maskcls train`` as a child process; returns the run folder (``None`` if it failed) and the job."""
+    sources = []
+    if preset in ("public", "general"):  # the presets' real-mask sources, at this machine's paths
+        sources = [f"data.sources=[{{kind: crops, root: '{SHARED / 'realmask'}', name: realmask, weight: 0.3}}, "
+                   f"{{kind: crops, root: '{bench.work / 'facemask-crops'}', name: facemask-crops, weight: 0.2}}]"]
     job = bench.run([*MASKCLS, "train", preset, f"data.root={root}", f"name={name}",
-                     f"cache.dir={bench.work / 'cache'}", *overrides], f"training {name} ({preset})",
+                     f"cache.dir={bench.work / 'cache'}", *sources, *overrides], f"training {name} ({preset})",
                     check=check, timeout=timeout)
     found = re.findall(r"run folder: (\S+)", job.output)
     if job.returncode != 0 or not found:

@@ -40,7 +40,7 @@ def build_run(data: Path, cache: Path, overrides: list[str]):
     from maskcls.config import load_config
     from maskcls.engine.run import Run
 
-    cfg = load_config("public", [f"data.root={data}", f"train.cache_dir={cache}", "train.loggers=[]", *overrides])
+    cfg = load_config("public", [f"data.root={data}", f"cache.dir={cache}", "train.loggers=[]", *overrides])
     folder = cache / "speed-recipe-run"
     folder.mkdir(parents=True, exist_ok=True)
     run = Run(cfg, folder, None, lambda message: print(message, flush=True))

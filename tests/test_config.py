@@ -69,3 +69,14 @@ def test_a_run_folder_config_from_before_the_input_and_cache_sections_still_load
     assert old_style.input.crop == "center" and not old_style.cache.enabled and str(old_style.cache.dir) == "/x"
     with pytest.raises(ConfigError, match="input.background"):
         load_config(None, ["train.background=paint"])
+
+
+def test_public_and_general_presets_cut_faces_and_read_real_masks():
+    public, general = load_config("public"), load_config("general")
+    for cfg in (public, general):
+        assert (cfg.input.crop, cfg.input.face_margin) == ("face", 0.0)
+        kinds = {s.name: s.kind for s in cfg.data.sources}
+        assert kinds["realmask"] == "crops" and kinds["facemask-crops"] == "crops"
+    assert [s.kind for s in general.data.sources if s.name == "utkface-all"] == ["faces"]
+    with_root = load_config("public", ["data.root=data/public"]).data.all_sources()
+    assert with_root[0].kind == "competition" and str(with_root[0].root) == "data/public"

@@ -31,11 +31,47 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class SourceConfig(_Strict):
+    """One training source of ``data.sources`` (see :mod:`maskcls.data.sources`).
+
+    Attributes:
+        kind: ``competition`` (a competition-layout root: every label; its people are split into training and
+            validation), ``crops`` (a folder of labelled face crops, ``labels.csv`` with ``file,mask`` and
+            optionally ``gender``, ``age``, as ``maskcls data import-boxes`` writes and ``realmask`` ships) or
+            ``faces`` (a UTKFace-style folder: age and gender, no mask label).
+        root: the folder.
+        name: how the run folder names it (default: the folder's name).
+        weight: this source's share of each epoch's draws, relative to the other sources' weights (1 for a
+            source without one, such as ``data.root``); ``null`` on every source shuffles all photos alike.
+        limit: use at most this many photos (people for ``competition``), a seeded random subset.
+        holdout: the development hold-out to leave out (:mod:`maskcls.data.devsplit`): ``auto`` recognises
+            the shared ``realmask``, ``facemask`` crops and UTKFace photos by their files; ``none`` keeps all.
+        exclude: competition roots made by ``build-public`` whose people (``train/sources.csv`` and
+            ``eval_sources.csv``) a ``faces`` source leaves out, so no validation or eval person is trained on;
+            the run's own competition sources are always left out.
+    """
+
+    kind: Literal["competition", "crops", "faces"]
+    root: Path
+    name: str | None = None
+    weight: float | None = Field(None, gt=0.0)
+    limit: int | None = Field(None, ge=1)
+    holdout: Literal["auto", "none", "utkface", "facemask", "realmask"] = "auto"
+    exclude: list[Path] = Field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.root.name or str(self.root)
+
+
 class DataConfig(_Strict):
     """Where the data is and how labels are read.
 
     Attributes:
-        root: competition root (holding ``train/`` and optionally ``eval/``).
+        root: competition root (holding ``train/`` and optionally ``eval/``); the same as a first
+            ``competition`` entry of ``sources``.
+        sources: further training sources (:class:`SourceConfig`), e.g. real-mask crops and face folders with
+            partial labels; validation stays on the competition sources' people.
         age_thresholds: evaluation age bands (lower bounds of the middle and oldest band).
         train_old_threshold: training-only lower bound of the oldest band (e.g. 58); evaluation is unchanged.
         train_drop_ages: inclusive age range left out of training (e.g. ``[57, 59]``); evaluation is unchanged.
@@ -44,6 +80,7 @@ class DataConfig(_Strict):
     """
 
     root: Path | None = None
+    sources: list[SourceConfig] = Field(default_factory=list)
     age_thresholds: tuple[int, int] = (30, 60)
     train_old_threshold: int | None = None
     train_drop_ages: tuple[int, int] | None = None
@@ -55,7 +92,15 @@ class DataConfig(_Strict):
             self.age_policy()
         except ValueError as exc:
             raise ValueError(str(exc)) from None
+        labels = [s.label for s in self.all_sources()]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"data.sources: two sources share a name ({', '.join(labels)}); set name: on one")
         return self
+
+    def all_sources(self) -> list[SourceConfig]:
+        """``root`` (as a competition source) followed by ``sources``."""
+        first = [SourceConfig(kind="competition", root=self.root)] if self.root is not None else []
+        return first + list(self.sources)
 
     def bands(self) -> AgeBands:
         """The evaluation age bands."""

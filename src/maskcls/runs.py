@@ -210,6 +210,11 @@ class RunFolder:
         return self.path / self.OOF_METRICS
 
     @property
+    def sources_path(self) -> Path:
+        """What each training source contributed (written by the run's setup)."""
+        return self.path / "sources.json"
+
+    @property
     def report_path(self) -> Path:
         return self.path / self.REPORT
 

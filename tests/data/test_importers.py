@@ -83,3 +83,28 @@ def test_shared_utkface_and_facemask_import(shared_data, tmp_path):
     assert len(rows) == crops.written > 1000
     assert {r["mask_name"] for r in rows} == {"wear", "incorrect", "not wear"}
     assert all(Path(tmp_path / "crops" / r["file"]).is_file() for r in rows[:50])
+
+
+def test_boxes_split_keeps_the_crowd_hold_out_apart(tmp_path):
+    from maskcls.data.devsplit import is_dev
+
+    photos = tmp_path / "photos"
+    names = [f"maksssksksss{k}.png" for k in range(24)]
+    for name in names:
+        write_photo(photos / name, size=(40, 40))
+    boxes = tmp_path / "boxes.csv"
+    with open(boxes, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["image", "box", "mask", "x0", "y0", "x1", "y1"])
+        writer.writerows([[name, 0, "mask", 5, 5, 30, 30] for name in names])
+    dev = {n for n in names if is_dev("facemask", n)}
+    assert dev and len(dev) < len(names)
+    seen = {}
+    for split in ("train", "dev"):
+        result = import_boxes(photos, boxes, tmp_path / split, split=split)
+        with open(tmp_path / split / "labels.csv", newline="") as handle:
+            seen[split] = {row["source"] for row in csv.DictReader(handle)}
+        assert result.left_out == len(names) - len(seen[split])
+    assert seen["dev"] == dev and seen["train"] == set(names) - dev
+    with pytest.raises(DataError, match="split"):
+        import_boxes(photos, boxes, tmp_path / "bad", split="test")

@@ -35,6 +35,23 @@ def test_face_crop_run_lists_the_photos_without_a_face(tmp_path):
     spec = CacheSpec.from_config(predictor.cfg.input, predictor.preprocess)
     assert (spec.crop, spec.face_margin, spec.face_pick, spec.size) == ("face", 0.2, "central", (32, 32))
 
+    # Prediction reports the photos without a face instead of centre-cropping them silently.
+    from maskcls.inference.batch import predict_paths
+    from maskcls.inference.loading import load_members
+    from maskcls.inference.targets import predict_eval, predict_photos
+
+    no_face: dict[int, str] = {}
+    predict_paths(predictor, [real, photos[1]], no_face=no_face)
+    assert no_face == {1: str(photos[1])}
+    engines, groups = load_members([folder], "torch")
+    result = predict_photos(engines, groups, photos[1].parent)
+    in_folder = sorted(photos[1].parent.glob("*.jpg"))
+    assert sorted(result.no_face.values()) == sorted(str(p) for p in in_folder if p != real)
+    out = tmp_path / "sub.csv"
+    predicted = predict_eval(engines, groups, root, out)
+    listing = (tmp_path / "sub_no_face.txt").read_text().splitlines()
+    assert len(predicted.no_face) == len(listing) == len(predicted.names)  # cartoon eval faces: none detected
+
 
 def test_face_settings_are_validated():
     assert load_config(None, ["input.crop=face"]).input.face_detector == "retinaface"

@@ -14,7 +14,7 @@ import torch
 import maskcls
 from maskcls.config import load_config
 from maskcls.data.synthetic import make_synthetic
-from maskcls.engine.checkpoint import load_checkpoint
+from maskcls.runs import load_checkpoint
 from maskcls.engine.run import train
 
 

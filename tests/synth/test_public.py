@@ -54,3 +54,27 @@ def test_build_public_from_shared_utkface(shared_data, tmp_path):
     assert not (root / ".eval-work").exists()
     train_names = {r.path.name for r in train.records}
     assert not {Path(i).stem for i in ids} & train_names
+
+
+def test_build_public_never_uses_the_development_hold_out(tmp_path):
+    """Neither the training people nor the eval people are development photos (devsplit.is_dev)."""
+    import csv
+
+    from helpers import write_photo
+
+    from maskcls.data.devsplit import is_dev
+
+    src = tmp_path / "utk"
+    names = [f"{20 + k}_{k % 2}_2_2017011{k:07d}.jpg.chip.jpg" for k in range(60)]
+    for k, name in enumerate(names):
+        write_photo(src / name, color=(200, 3 * k, 90), size=(24, 24))
+    dev = {n for n in names if is_dev("utkface", n)}
+    assert dev
+    root = tmp_path / "public"
+    result = build_public(src, root, people=30, eval_people=10, detector="haar", workers=1)
+    assert result.dev_left_out == len(dev)
+    with open(root / "train" / "sources.csv", newline="") as handle:
+        used = [Path(row["source"]).name for row in csv.DictReader(handle)]
+    with open(root / "eval_sources.csv", newline="") as handle:
+        used += [Path(row["source"]).name for row in csv.DictReader(handle)]
+    assert len(used) >= 20 and not set(used) & dev

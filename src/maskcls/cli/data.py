@@ -127,6 +127,7 @@ def import_boxes(
     dst: Path = typer.Argument(..., help="New folder for images/ and labels.csv."),
     margin: float = typer.Option(0.2, "--margin", help="Margin around each box, as a fraction of its side."),
     min_size: int = typer.Option(0, "--min-size", help="Skip (and list) faces smaller than this many pixels."),
+    split: str = typer.Option("all", "--split", help="all photos, or only the train / dev photos of the shared crowd set's development hold-out (maskcls.data.devsplit)."),
 ) -> None:
     """Cut labelled face crops out of photos with face boxes."""
     from collections import Counter
@@ -135,8 +136,10 @@ def import_boxes(
     from maskcls.data.importers import import_boxes as run
     from maskcls.data.layout import read_csv_rows
 
-    result = run(photos, boxes, dst, margin=margin, min_size=min_size)
+    result = run(photos, boxes, dst, margin=margin, min_size=min_size, split=split)
     print_problems(result.problems)
+    if result.left_out:
+        console.print(f"{result.left_out:,} photos left out (--split {split})")
     labels = Counter(r["mask_name"] for r in read_csv_rows(dst / "labels.csv", ("mask_name",)))
     console.print(counts_table("face crops per mask status", dict(labels)))
     console.print(f"wrote {result.written:,} crops to {dst} ({len(result.problems)} skipped or noted)")
@@ -220,6 +223,7 @@ def build_public(
     result = run(src, dst, people=people, distribution=distribution, eval_people=eval_people,
                  prefer_race=prefer_race or None, seed=seed, link=not copy, detector=detector, workers=workers)
     names = DEFAULT_AGE_BANDS.names()
+    console.print(f"{result.dev_left_out:,} faces of {src} left out: the development hold-out (maskcls.data.devsplit)")
     console.print(counts_table("training people per gender / age band",
                                {f"{GENDER_NAMES[g]} {names[b]}": n for (g, b), n in sorted(result.strata.items())}))
     _report_synth(result.synth, "train: ")

@@ -28,6 +28,10 @@ def evaluate(
     console.print(table)
     for message in score.skipped:
         console.print(f"[yellow]skipped unreadable crop:[/] {message}")
+    if score.no_face:
+        console.print(f"[yellow]{len(score.no_face):,} crop(s) without a detected face[/] were centre-cropped "
+                      "(listed in score.json)" if save else f"[yellow]{len(score.no_face):,} crop(s) without a "
+                      "detected face[/] were centre-cropped")
     console.print(f"mask macro F1 {score.macro_f1:.4f}, accuracy {score.accuracy:.4f}")
     if save:
         console.print(f"written to {save_evaluation(run, score, predictions)}")

@@ -58,10 +58,16 @@ def predict(
         if result.skipped:
             console.print(f"{len(result.skipped)} unreadable image(s) got the fallback prediction, listed in "
                           f"{result.out.with_name(result.out.stem + '_skipped.txt')}", highlight=False)
+        if result.no_face:
+            err_console.print(f"{len(result.no_face)} photo(s) without a detected face were centre-cropped (the "
+                              f"run cuts faces), listed in {result.out.with_name(result.out.stem + '_no_face.txt')}",
+                              highlight=False, soft_wrap=True)
         return
     result = predict_photos(engines, groups, target, ensemble, views, batch_size, skip_bad)
     for message in result.skipped.values():
         err_console.print(f"skipped: {message}", highlight=False, soft_wrap=True)
+    for path in result.no_face.values():
+        err_console.print(f"no face detected (centre-cropped): {path}", highlight=False, soft_wrap=True)
     _print_photos(result, engines[0].cfg.data.bands(), members)
     if out is not None:
         from maskcls.inference.targets import write_photo_csv

@@ -32,6 +32,7 @@ class ImportResult:
     out: Path
     written: int = 0
     problems: list[Problem] = field(default_factory=list)
+    left_out: int = 0
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,7 @@ def _resolve_photo(photos: Path, name: str) -> Path | None:
 
 
 def import_boxes(photos: str | Path, boxes_csv: str | Path, dst: str | Path, margin: float = 0.2,
-                 min_size: int = 0) -> ImportResult:
+                 min_size: int = 0, split: str = "all") -> ImportResult:
     """Cut labelled face crops out of photos with boxes: ``dst/images/*.jpg`` and ``dst/labels.csv``.
 
     Args:
@@ -208,10 +209,17 @@ def import_boxes(photos: str | Path, boxes_csv: str | Path, dst: str | Path, mar
         dst: the new folder; must not exist or be empty.
         margin: grows each (squared) box by this fraction of its side on every side.
         min_size: boxes whose longer side is below this many pixels are listed and skipped.
+        split: ``all`` photos, only the ``train`` photos or only the ``dev`` photos of the development hold-out
+            of the shared crowd set (:func:`maskcls.data.devsplit.is_dev` ``facemask``, by whole photo); the
+            photos left out are counted in ``left_out``.
 
     Raises:
         DataError: if the inputs are missing or no crop could be made.
     """
+    from maskcls.data.devsplit import is_dev
+
+    if split not in ("all", "train", "dev"):
+        raise DataError(f"split {split!r}: expected all, train or dev")
     photos, boxes_csv, dst = Path(photos), Path(boxes_csv), Path(dst)
     if not photos.is_dir():
         raise DataError(f"{photos}: no such folder")
@@ -225,6 +233,9 @@ def import_boxes(photos: str | Path, boxes_csv: str | Path, dst: str | Path, mar
         (tmp / "images").mkdir()
         out_rows = []
         for image_name, entries in track(list(by_image.items()), "cropping faces"):
+            if split != "all" and is_dev("facemask", image_name) != (split == "dev"):
+                result.left_out += 1
+                continue
             source = _resolve_photo(photos, image_name)
             if source is None:
                 result.problems.append(Problem("error", "missing-image", photos / image_name, f"{len(entries)} box(es) skipped: photo not found"))

@@ -25,9 +25,10 @@ class Record:
         person: the person's folder name, unique within a dataset (e.g. ``001498-1_female_Asian_25``).
         id: the person id as written in ``train.csv`` (a string: ``001498-1`` is not ``001498``).
         stem: the photo's file stem (``mask1`` … ``normal``).
-        mask: mask status code (0 wear, 1 incorrect, 2 not wear).
-        gender: gender code (0 male, 1 female).
-        age: age in years.
+        mask: mask status code (0 wear, 1 incorrect, 2 not wear), or ``None`` where the source has no mask label
+            (e.g. a face folder with age and gender only).
+        gender: gender code (0 male, 1 female), or ``None`` where unknown (e.g. a crop folder).
+        age: age in years, or ``None`` where unknown.
         race: as written in the source.
         source: where the record came from (``competition``, ``utkface``, ``synthetic`` …).
     """
@@ -36,11 +37,16 @@ class Record:
     person: str
     id: str
     stem: str
-    mask: int
-    gender: int
-    age: int
+    mask: int | None
+    gender: int | None
+    age: int | None
     race: str = ""
     source: str = "competition"
+
+    @property
+    def complete(self) -> bool:
+        """Whether every label (mask, gender, age) is known, as the 18-class label needs."""
+        return self.mask is not None and self.gender is not None and self.age is not None
 
     def age_band(self, bands: AgeBands = DEFAULT_AGE_BANDS) -> int:
         """The evaluation age band under ``bands``."""
@@ -55,11 +61,11 @@ class Record:
         return replace(self, **changes)
 
     def to_row(self, bands: AgeBands = DEFAULT_AGE_BANDS) -> dict:
-        """A flat dict for tables, with ``age_band`` and ``label`` added."""
+        """A flat dict for tables, with ``age_band`` and ``label`` added (``None`` where a label is missing)."""
         row = asdict(self)
         row["path"] = str(self.path)
-        row["age_band"] = self.age_band(bands)
-        row["label"] = self.label(bands)
+        row["age_band"] = None if self.age is None else self.age_band(bands)
+        row["label"] = self.label(bands) if self.complete else None
         return row
 
 

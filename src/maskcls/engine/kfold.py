@@ -19,7 +19,6 @@ from typing import Sequence
 import numpy as np
 
 from maskcls.config import Config
-from maskcls.data.check import load_dataset
 from maskcls.data.splits import Split, make_split
 from maskcls.engine import distributed
 from maskcls.devices import resolve_device
@@ -32,12 +31,15 @@ from maskcls.runs import RunFolder, read_prediction_table, write_prediction_rows
 
 def prepare_kfold(cfg: Config, runs_root: Path = Path("runs")) -> Path:
     """Make the parent folder of a k-fold run (``config.yaml``, ``split.json``, ``kfold.json``) and return it."""
-    if cfg.data.root is None and cfg.split.file is None:
+    if cfg.data.root is None and not cfg.data.sources and cfg.split.file is None:
         raise MaskclsError("data.root: set the competition folder (data.root=PATH)")
     parent = RunFolder.create(runs_root / cfg.name)
     try:
         if cfg.split.file is None:
-            records = load_dataset(cfg.data.root, cfg.data.relabel).records
+            from maskcls.data.sources import load_sources
+
+            records = [r for part in load_sources(cfg.data, cfg.seed) if part.config.kind == "competition"
+                       for r in part.records]
             split = make_split(records, cfg.split.n_splits, cfg.split.seed, bands=cfg.data.bands())
             cfg.split.file = split.save(parent.split_path)
         cfg.split.kind = "kfold"

@@ -1,4 +1,11 @@
-"""The training objective of each head: per-task losses from the registry, weighted and summed."""
+"""The training objective of each head: per-task losses from the registry, weighted and summed.
+
+Examples may lack labels (a crop folder has the mask status only, a face folder age and gender only): a missing
+label is -1 (:data:`maskcls.vision.dataset.MISSING`) as a class index, an all-zero row as a soft target (what
+:meth:`Objective.soft` makes of it, so CutMix and MixUp keep it), and a negative regressed age. Each task's loss is
+the mean over the examples that have its label; a task no example of the batch has adds exactly nothing, so its
+head gets zero gradient. The ``class18`` head trains only on examples whose three labels are all known.
+"""
 
 from __future__ import annotations
 
@@ -47,15 +54,44 @@ class Objective(nn.Module):
         self.losses = nn.ModuleDict(losses)
 
     def soft(self, targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """One-hot the class targets (for CutMix/MixUp); the regressed age becomes a float column."""
-        out = {t: F.one_hot(targets[t].long(), n).float() for t, n in self.tasks.items()}
+        """One-hot the class targets (for CutMix/MixUp; a missing label becomes an all-zero row); the regressed
+        age becomes a float column."""
+        out = {}
+        for t, n in self.tasks.items():
+            labels = targets[t].long()
+            out[t] = F.one_hot(labels.clamp(min=0), n).float() * (labels >= 0).unsqueeze(1).float()
         if self.regress_age:
             out["age_value"] = targets["age_value"].float().reshape(-1, 1)
         return out
 
+    def task_loss(self, task: str, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """One task's loss over the examples labelled for it; ``0 * logits.sum()`` (no gradient) when none is.
+
+        A soft row mixed from a labelled and an unlabelled example (CutMix, MixUp) is renormalised to sum 1,
+        so it trains toward the labelled example's share.
+        """
+        logits = logits.float()
+        if target.dim() == 1:
+            known = target >= 0
+        else:
+            mass = target.sum(dim=1)
+            known = mass > 0
+            target = target / mass.clamp(min=1e-12).unsqueeze(1)
+        if not bool(known.any()):
+            return logits.sum() * 0.0
+        if bool(known.all()):
+            return self.losses[task](logits, target)
+        return self.losses[task](logits[known], target[known])
+
     def forward(self, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
-        total = sum(self.weights[t] * self.losses[t](outputs[t].float(), targets[t]) for t in self.tasks)
+        total = sum(self.weights[t] * self.task_loss(t, outputs[t], targets[t]) for t in self.tasks)
         if self.regress_age:
             predicted = outputs["age_value"].float().reshape(-1) / AGE_SCALE
-            total = total + self.weights["age"] * F.smooth_l1_loss(predicted, targets["age_value"].float().reshape(-1) / AGE_SCALE)
+            ages = targets["age_value"].float().reshape(-1)
+            known = ages >= 0
+            if bool(known.any()):
+                age_loss = F.smooth_l1_loss(predicted[known], ages[known] / AGE_SCALE)
+            else:
+                age_loss = predicted.sum() * 0.0
+            total = total + self.weights["age"] * age_loss
         return total

@@ -12,6 +12,7 @@ Under torchrun (``maskcls train ... --nproc N``) every process runs this same co
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -23,7 +24,6 @@ import torch
 from torch.utils.data import DataLoader
 
 from maskcls.config import Config, ConfigError, dump_config
-from maskcls.data.check import load_dataset
 from maskcls.data.records import Record
 from maskcls.data.splits import Split, make_holdout, make_split
 from maskcls.devices import resolve_device
@@ -34,7 +34,6 @@ from maskcls.engine.objective import Objective
 from maskcls.engine.trace import Trace
 from maskcls.errors import MaskclsError, forget, keep
 from maskcls.fileio import atomic_write, write_text
-from maskcls.labels import NUM_CLASSES
 from maskcls.metrics import Score, score_labels
 from maskcls.runs import RunFolder, save_checkpoint
 
@@ -46,13 +45,16 @@ EpochHook = Callable[[int, Score], bool]
 
 @dataclass
 class RunData:
-    """Records, split and the train/validation indices of one run."""
+    """Records, split and the train/validation indices of one run (competition records first, then those of the
+    other sources, which only train)."""
 
     records: list[Record]
     split: Split
     train_idx: np.ndarray
     val_idx: np.ndarray
     skipped: list[str] = field(default_factory=list)
+    source_of: np.ndarray | None = None  # the index in ``sources`` of every record
+    sources: list = field(default_factory=list)  # maskcls.data.sources.SourceRecords, in config order
 
 
 @dataclass
@@ -66,31 +68,45 @@ class Phase:
 
 
 def prepare_data(cfg: Config, fold: int | None = None, log: Log = print) -> RunData:
-    """Load and relabel the records, make or reuse the split, and pick this run's train/validation people."""
-    if cfg.data.root is None:
+    """Load and relabel the records of every source, make or reuse the split of the competition people, and pick
+    this run's train/validation photos (the other sources' photos all train; validation stays on competition
+    people)."""
+    from maskcls.data.sources import load_sources
+
+    if cfg.data.root is None and not cfg.data.sources:
         raise ConfigError("data.root: set the competition folder (data.root=PATH)")
-    dataset = load_dataset(cfg.data.root, cfg.data.relabel)
-    bad = [p for p in dataset.problems if p.severity in ("error", "warning")]
-    if bad:
-        log(f"data: {len(bad)} problem(s) found while reading {cfg.data.root} (see `maskcls data check`)")
-    records = dataset.records
+    parts = load_sources(cfg.data, cfg.seed)
+    for part in parts:
+        bad = [p for p in part.problems if p.severity in ("error", "warning")]
+        if bad:
+            log(f"data: {len(bad)} problem(s) found while reading {part.config.root} (see `maskcls data check`)")
+        if part.dev_left_out:
+            log(f"data: {part.name}: {part.dev_left_out} photo(s) of the development hold-out ({part.holdout}) "
+                "left out")
+    competition = [r for part in parts if part.config.kind == "competition" for r in part.records]
+    others = [(number, r) for number, part in enumerate(parts) if part.config.kind != "competition"
+              for r in part.records]
+    records = competition + [r for _, r in others]
+    source_of = np.array([n for n, part in enumerate(parts) if part.config.kind == "competition"
+                          for _ in part.records] + [n for n, _ in others], dtype=np.int64)
     bands = cfg.data.bands()
     if cfg.split.file is not None:
         split = Split.load(cfg.split.file)
-        split.check_matches(records)
+        split.check_matches(competition)
     elif cfg.split.kind == "kfold":
-        split = make_split(records, cfg.split.n_splits, cfg.split.seed, bands=bands)
+        split = make_split(competition, cfg.split.n_splits, cfg.split.seed, bands=bands)
     else:
-        split = make_holdout(records, cfg.split.val_fraction, cfg.split.seed, bands)
+        split = make_holdout(competition, cfg.split.val_fraction, cfg.split.seed, bands)
     fold = split.val_fold if fold is None else fold
     if not 0 <= fold < split.n_splits:
         raise MaskclsError(f"fold {fold} does not exist (the split has {split.n_splits})")
-    train_idx, val_idx = split.indices(records, fold)
+    train_idx, val_idx = split.indices(competition, fold)
+    train_idx = np.concatenate([train_idx, np.arange(len(competition), len(records))]).astype(np.int64)
     policy = cfg.data.age_policy()
-    kept = np.array([policy.keep(records[i].age) for i in train_idx], dtype=bool)
+    kept = np.array([records[i].age is None or policy.keep(records[i].age) for i in train_idx], dtype=bool)
     if (~kept).any():
         log(f"data: {int((~kept).sum())} training photos dropped by data.train_drop_ages={cfg.data.train_drop_ages}")
-    return RunData(records, split, train_idx[kept], val_idx)
+    return RunData(records, split, train_idx[kept], val_idx, source_of=source_of, sources=parts)
 
 
 class MetricsLog:
@@ -201,6 +217,7 @@ class Run:
         self.data.val_idx = np.array([i for i in self.data.val_idx if i not in bad], dtype=np.int64)
         if not len(self.data.train_idx) or not len(self.data.val_idx):
             raise MaskclsError("no readable photos left on one side of the split")
+        self._write_contributions()
         bands = cfg.data.bands()
         self.train_targets = record_targets(records, bands, cfg.data.age_policy())
         self.val_targets = record_targets(records, bands)
@@ -209,6 +226,18 @@ class Run:
         self.val_set = RecordDataset(records, self.cache, build_transforms(cfg.aug.preset, pre, False),
                                      self.val_targets, self.data.val_idx)
         self.objective = Objective(cfg.model, cfg.train, self._class_counts()).to(self.device)
+
+    def _write_contributions(self) -> None:
+        """``sources.json``: what each source gave the run (photos per side, training counts per label)."""
+        from maskcls.data.sources import contributions
+
+        summary = contributions(self.data.sources, self.data.source_of, self.data.train_idx, self.data.val_idx,
+                                self.data.records, self.cfg.data.bands())
+        for entry in summary["sources"]:
+            self.log(f"source {entry['name']} ({entry['kind']}): {entry['train_photos']} training, "
+                     f"{entry['val_photos']} validation photos")
+        if self.world.main:
+            write_text(RunFolder(self.folder).sources_path, json.dumps(summary, indent=1) + "\n")
 
     def _report_face_fallbacks(self, records: list[Record]) -> None:
         """Log how many photos had no face and list them in ``face_fallbacks.txt``."""
@@ -239,7 +268,11 @@ class Run:
         from maskcls.engine.objective import HEAD_TASKS
 
         tasks = HEAD_TASKS[self.cfg.model.head]
-        return {t: np.bincount(self.train_targets[t][self.data.train_idx], minlength=n) for t, n in tasks.items()}
+        counts = {}
+        for t, n in tasks.items():
+            labels = self.train_targets[t][self.data.train_idx]
+            counts[t] = np.bincount(labels[labels >= 0], minlength=n)
+        return counts
 
     def train_loader(self, dataset, epoch: int) -> DataLoader:
         """A loader whose order depends only on the seed and the epoch, so a resumed run sees the same batches.
@@ -248,12 +281,12 @@ class Run:
         :class:`~maskcls.engine.distributed.DistributedWeightedSampler`). The loader is kept while the dataset
         stays the same, so on CUDA its workers persist from one epoch to the next.
         """
-        from maskcls.vision.sampling import weighted_sampler
+        from maskcls.vision.sampling import draw_weights
 
         def build() -> DataLoader:
-            weights = None
-            if self.cfg.train.sampler == "weighted":
-                weights = weighted_sampler(dataset.target("class18"), NUM_CLASSES, len(dataset)).weights
+            sources = self.data.source_of[dataset.indices % len(self.data.records)]  # features: plain + mirrored
+            weights = draw_weights(dataset.target("class18"), sources, [p.config.weight for p in self.data.sources],
+                                   self.cfg.train.sampler == "weighted")
             drop_last = len(dataset) > self.cfg.train.batch_size
             sampler = distributed.DistributedWeightedSampler(len(dataset), weights, self.cfg.seed * 10_007,
                                                              drop_last=drop_last, here=self.world)

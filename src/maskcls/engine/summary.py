@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from maskcls.config import Config, dump_config
@@ -49,6 +50,14 @@ def write_run_report(run: RunFolder, cfg: Config) -> Path | None:
         page.paragraph("Some epochs also trained on the validation people (train.train_on_val_epochs): "
                        "their validation scores are not held-out estimates.")
     page.image(plot_curves(rows, run.plots / "curves.png"), "learning curves")
+    if run.sources_path.is_file():
+        page.heading("Training sources (photos; training counts per label, missing = the source has no such label)")
+        entries = json.loads(run.sources_path.read_text(encoding="utf-8"))["sources"]
+        page.table(pd.DataFrame([{
+            "source": e["name"], "kind": e["kind"], "weight": e["weight"], "training": e["train_photos"],
+            "validation": e["val_photos"], "hold-out left out": e["dev_left_out"], "excluded": e["excluded"],
+            **{f"{task}: {k}": v for task, counts in e["train_labels"].items() for k, v in counts.items()},
+        } for e in entries]).fillna(0))
     if run.val_predictions_path.is_file():
         table = read_prediction_table(run.val_predictions_path, probs=False)
         cm = confusion_matrix(table.y_true, table.y_pred, len(names))

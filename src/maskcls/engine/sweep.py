@@ -177,7 +177,7 @@ def run_sweep(cfg: Config, trials: int, name: str | None = None, root: Path = Pa
     """
     import optuna
 
-    if cfg.data.root is None:
+    if cfg.data.root is None and not cfg.data.sources:
         raise ConfigError("data.root: set the competition folder (data.root=PATH)")
     name = name or cfg.name
     folder = Path(root) / name

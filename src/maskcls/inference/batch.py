@@ -29,6 +29,7 @@ def predict_members(
     batch_size: int = 64,
     workers: int = 2,
     stop_on_error: bool = False,
+    no_face: dict[int, str] | None = None,
 ) -> tuple[np.ndarray, dict[int, str]]:
     """Class probabilities of every member for every photo.
 
@@ -40,6 +41,8 @@ def predict_members(
         workers: decoding threads.
         stop_on_error: return as soon as the photos are decoded if any is unreadable, without running a model
             (the caller only wants the full list of bad photos).
+        no_face: when given, filled with index → path of every photo in which a ``crop=face`` member found no
+            face (it was centre-cropped instead, as in training): the caller reports them.
 
     Returns:
         ``(probs, errors)``: float32 ``[M, N, 18]`` with NaN rows for unreadable photos, and index → message
@@ -57,6 +60,8 @@ def predict_members(
     for (spec, cache_dir), members in by_spec.items():
         cache = ImageCache.open(paths, spec, cache_dir, workers=workers)
         errors.update(cache.errors)
+        if no_face is not None and spec.crop == "face":
+            no_face.update({int(i): str(paths[i]) for i in cache.fallbacks})
         if errors and stop_on_error:
             return probs, dict(sorted(errors.items()))
         names = ", ".join(engines[m].name for m in members)
@@ -71,14 +76,14 @@ def predict_members(
 
 
 def predict_paths(engine: Engine, paths: Sequence[Path], batch_size: int = 64, workers: int = 2,
-                  tta: Tta | None = None) -> tuple[np.ndarray, dict[int, str]]:
+                  tta: Tta | None = None, no_face: dict[int, str] | None = None) -> tuple[np.ndarray, dict[int, str]]:
     """Probabilities ``[N, 18]`` of one engine for photos, and the unreadable ones (index → message with the path).
 
     Photos go through the run's image cache settings (:func:`maskcls.inference.contract.cache_spec`) and the
     engine, with the views of ``tta`` averaged. Unreadable photos get a row of NaN so the caller decides what to do
-    with them.
+    with them. ``no_face`` gets the photos a ``crop=face`` run found no face in (see :func:`predict_members`).
     """
-    probs, errors = predict_members([engine], paths, tta, batch_size, workers)
+    probs, errors = predict_members([engine], paths, tta, batch_size, workers, no_face=no_face)
     return probs[0], errors
 
 

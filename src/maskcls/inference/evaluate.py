@@ -8,7 +8,7 @@ The run predicts the 18 classes; the mask status is the argmax of the 3-way mask
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ class MaskScore:
         per_state: precision/recall/F1/support of each state, by name.
         confusion: ``[true][pred]`` counts.
         count: crops scored; ``skipped`` lists the unreadable ones with their message.
+        no_face: crops in which a ``crop=face`` run found no face (centre-cropped, scored all the same).
     """
 
     macro_f1: float
@@ -39,6 +40,7 @@ class MaskScore:
     confusion: list[list[int]]
     count: int
     skipped: list[str]
+    no_face: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -97,13 +99,15 @@ def evaluate_crops(run: str | Path, folder: str | Path, batch_size: int = 64) ->
 
     folder = Path(folder)
     paths, truth = read_crop_labels(folder)
-    probs, errors = predict_paths(Predictor.from_run(run), paths, batch_size=batch_size)
+    no_face: dict[int, str] = {}
+    probs, errors = predict_paths(Predictor.from_run(run), paths, batch_size=batch_size, no_face=no_face)
     masks = mask_marginal(probs)
     keep = np.array([i not in errors for i in range(len(paths))], dtype=bool)
     if not keep.any():
         raise MaskclsError(f"{folder}: no crop could be read")
     f1, accuracy, per_state, cm = score_masks(truth[keep], masks[keep].argmax(axis=1))
-    score = MaskScore(f1, accuracy, per_state, cm, int(keep.sum()), [errors[i] for i in sorted(errors)])
+    score = MaskScore(f1, accuracy, per_state, cm, int(keep.sum()), [errors[i] for i in sorted(errors)],
+                      [no_face[i] for i in sorted(no_face) if i not in errors])
     return score, CropPredictions(folder, paths, truth, masks)
 
 

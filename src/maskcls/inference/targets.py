@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from maskcls.errors import MaskclsError
-from maskcls.fileio import atomic_write
+from maskcls.fileio import atomic_write, write_text
 from maskcls.inference.batch import list_photos, predict_members
 from maskcls.inference.contract import Engine
 from maskcls.inference.ensemble import Ensemble, task_marginals
@@ -40,6 +40,8 @@ class Prediction:
         probs: float32 ``[N, 18]``.
         skipped: index → message naming the photo, for each unreadable one.
         out: the file written, if any.
+        no_face: index → path of each photo in which a ``crop=face`` run found no face (centre-cropped, as in
+            training); an eval folder lists them in ``<stem>_no_face.txt``.
     """
 
     names: list[str]
@@ -47,6 +49,7 @@ class Prediction:
     probs: np.ndarray
     skipped: dict[int, str] = field(default_factory=dict)
     out: Path | None = None
+    no_face: dict[int, str] = field(default_factory=dict)
 
 
 def is_eval_root(target: str | Path) -> bool:
@@ -63,15 +66,17 @@ def _unreadable(where: str | Path, skipped: dict[int, str]) -> MaskclsError:
 
 def _predict(engines: Sequence[Engine], groups: Sequence[int], paths: Sequence[Path], ensemble: Ensemble,
              tta: Tta | None, batch_size: int, workers: int, skip_bad: bool,
-             where: str | Path, messages: dict[Path, str] | None = None
+             where: str | Path, messages: dict[Path, str] | None = None, no_face: dict[int, str] | None = None
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, str]]:
     """``(readable indices, labels, probabilities of the readable rows, index → message of the others)``.
 
-    ``messages`` may give a better message for some paths than the decoder's.
+    ``messages`` may give a better message for some paths than the decoder's; ``no_face`` is filled with the
+    photos a ``crop=face`` member found no face in.
     """
     if not len(paths):
         raise MaskclsError(f"{where}: no images to predict (it lists none)")
-    probs, skipped = predict_members(engines, paths, tta, batch_size, workers, stop_on_error=not skip_bad)
+    probs, skipped = predict_members(engines, paths, tta, batch_size, workers, stop_on_error=not skip_bad,
+                                     no_face=no_face)
     skipped = {i: (messages or {}).get(Path(paths[i]), message) for i, message in skipped.items()}
     if skipped and not skip_bad:
         raise _unreadable(where, skipped)
@@ -120,8 +125,9 @@ def predict_eval(engines: Sequence[Engine], groups: Sequence[int], eval_root: st
         raise MaskclsError(f"{evalset.info_csv}: shard {shard} of {len(evalset.paths)} rows is empty")
     # The scan's message names the info.csv line of a missing image; the decoder's only the path.
     scanned = {p.path: f"{p.path}: {p.message}" for p in evalset.problems if p.kind in IMAGE_PROBLEMS}
+    no_face: dict[int, str] = {}
     readable, labels, combined, skipped = _predict(engines, groups, paths, ensemble or Ensemble(), tta,
-                                                   batch_size, workers, skip_bad, evalset.info_csv, scanned)
+                                                   batch_size, workers, skip_bad, evalset.info_csv, scanned, no_face)
     prior = combined.mean(0)  # the fallback of unreadable rows: the prior of the readable ones
     probs = np.tile(prior, (len(paths), 1)).astype(np.float32)
     answers = np.full(len(paths), int(prior.argmax()), dtype=np.int64)
@@ -129,7 +135,13 @@ def predict_eval(engines: Sequence[Engine], groups: Sequence[int], eval_root: st
     write_submission(out, image_ids, answers, probs, list(skipped.values()))
     if shard is not None:
         write_shard_meta(out, shard, evalset.image_ids, evalset.info_csv)
-    return Prediction(image_ids, answers, probs, skipped, out)
+    no_face = {i: p for i, p in sorted(no_face.items()) if i not in skipped}
+    listing = out.with_name(out.stem + "_no_face.txt")
+    if no_face:
+        write_text(listing, "".join(f"{image_ids[i]}\t{p}\n" for i, p in no_face.items()))
+    else:
+        listing.unlink(missing_ok=True)
+    return Prediction(image_ids, answers, probs, skipped, out, no_face)
 
 
 def predict_photos(engines: Sequence[Engine], groups: Sequence[int], target: str | Path,
@@ -141,9 +153,11 @@ def predict_photos(engines: Sequence[Engine], groups: Sequence[int], target: str
         MaskclsError: for a path without photos, or unreadable photos (without ``skip_bad``).
     """
     paths = list_photos(target)
+    no_face: dict[int, str] = {}
     readable, labels, combined, skipped = _predict(engines, groups, paths, ensemble or Ensemble(), tta, batch_size,
-                                                   workers, skip_bad, target)
-    return Prediction([str(paths[i]) for i in readable], labels, combined, skipped)
+                                                   workers, skip_bad, target, no_face=no_face)
+    return Prediction([str(paths[i]) for i in readable], labels, combined, skipped,
+                      no_face={i: p for i, p in no_face.items() if i not in skipped})
 
 
 def photo_rows(prediction: Prediction, bands: AgeBands = DEFAULT_AGE_BANDS) -> list[dict[str, object]]:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from maskcls.data.devsplit import is_dev
 from maskcls.data.importers import UtkFace, import_utkface, read_utkface
 from maskcls.data.records import DataError, Problem
 from maskcls.synth.masks import SynthResult, synth_masks
@@ -32,13 +33,18 @@ COMPETITION_PEOPLE: dict[tuple[int, int], int] = {
 
 @dataclass
 class PublicResult:
-    """What :func:`build_public` made: counts per stratum, the synthesis outcome, and every problem."""
+    """What :func:`build_public` made: counts per stratum, the synthesis outcome, and every problem.
+
+    ``dev_left_out`` counts the source's faces left out as the development hold-out
+    (:func:`maskcls.data.devsplit.is_dev`).
+    """
 
     root: Path
     train_people: int = 0
     eval_people: int = 0
     eval_images: int = 0
     strata: dict[tuple[int, int], int] = field(default_factory=dict)
+    dev_left_out: int = 0
     synth: SynthResult | None = None
     eval_synth: SynthResult | None = None
     problems: list[Problem] = field(default_factory=list)
@@ -127,6 +133,12 @@ def build_public(
     faces = read_utkface(src, result.problems)
     if not faces:
         raise DataError(f"{src}: no valid UTKFace-style face found")
+    # The development hold-out (maskcls.data.devsplit) is never trained on nor put in eval/: the
+    # out-of-distribution suite scores runs on it.
+    result.dev_left_out = sum(is_dev("utkface", face.path.name) for face in faces)
+    faces = [face for face in faces if not is_dev("utkface", face.path.name)]
+    if not faces:
+        raise DataError(f"{src}: every face is in the development hold-out")
     chosen, rest, short = sample_people(faces, target_counts(people, distribution, faces, bands), bands, seed,
                                         prefer_race)
     result.problems += [Problem("warning", "short-stratum", src, note) for note in short]
@@ -184,11 +196,20 @@ def _build_eval(src: Path, dst: Path, faces: list[UtkFace], seed: int, link: boo
         rows = [rows[i] for i in order]
         _write_rows(staged / "info.csv", [(name, 0) for name, _ in rows])
         _write_rows(dst / "eval_gt.csv", rows)
+        _write_sources(dst / "eval_sources.csv", [f.path for f in faces])
         staged.rename(eval_dir)
         result.eval_images = len(rows)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(dst / ".eval-partial", ignore_errors=True)
+
+
+def _write_sources(path: Path, sources: list[Path]) -> None:
+    """The original photo of every eval person (so other training sources can leave them out)."""
+    with atomic_write(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["source"])
+        writer.writerows([str(p)] for p in sorted(sources))
 
 
 def _write_rows(path: Path, rows: list[tuple[str, int]]) -> None:

@@ -18,6 +18,8 @@ from maskcls.labels import AgeBands, TrainingAgePolicy, encode
 from maskcls.vision.cache import ImageCache
 
 Targets = dict[str, np.ndarray]
+#: The target value of a label the record does not have (never trained on).
+MISSING = -1
 Item = tuple[torch.Tensor, dict[str, torch.Tensor]]
 
 
@@ -34,22 +36,30 @@ def record_targets(
             :meth:`TrainingAgePolicy.keep` (e.g. through ``indices``).
 
     Returns:
-        int64 ``class18``, ``mask``, ``gender`` and ``age`` (the band), and float32 ``age_value`` (years).
+        int64 ``class18``, ``mask``, ``gender`` and ``age`` (the band), and float32 ``age_value`` (years). A label
+        a record lacks (:class:`~maskcls.data.records.Record` fields set to ``None``) is :data:`MISSING` (-1), in
+        ``class18`` too whenever any of the three is missing, and the objective trains no head on it.
 
     Raises:
         ValueError: if the policy was made for other bands.
     """
     if policy is not None and policy.bands != bands:
         raise ValueError(f"age policy bands {policy.bands.thresholds} differ from {bands.thresholds}")
-    mask = np.array([r.mask for r in records], dtype=np.int64)
-    gender = np.array([r.gender for r in records], dtype=np.int64)
-    ages = np.array([r.age for r in records], dtype=np.int64)
+    def column(name: str) -> np.ndarray:
+        return np.array([MISSING if getattr(r, name) is None else getattr(r, name) for r in records], dtype=np.int64)
+
+    mask, gender, ages = column("mask"), column("gender"), column("age")
+    known_age = ages != MISSING
+    band = np.full(len(records), MISSING, dtype=np.int64)
     if policy is None:
-        band = bands.bands(ages)
+        band[known_age] = bands.bands(ages[known_age])
     else:
-        band = np.array([int(policy.band(int(age))) for age in ages], dtype=np.int64)
+        band[known_age] = [int(policy.band(int(age))) for age in ages[known_age]]
+    complete = (mask != MISSING) & (gender != MISSING) & known_age
+    class18 = np.full(len(records), MISSING, dtype=np.int64)
+    class18[complete] = encode(mask[complete], gender[complete], band[complete])
     return {
-        "class18": encode(mask, gender, band).astype(np.int64),
+        "class18": class18,
         "mask": mask,
         "gender": gender,
         "age": band,

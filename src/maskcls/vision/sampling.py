@@ -59,3 +59,41 @@ def oversample_indices(labels: Sequence[int] | np.ndarray, factors: dict[int, in
     labels = np.asarray(labels, dtype=np.int64)
     repeats = np.array([factors.get(int(c), 1) for c in labels], dtype=np.int64)
     return np.repeat(np.arange(len(labels)), repeats)
+
+
+def draw_weights(labels: Sequence[int] | np.ndarray, sources: Sequence[int] | np.ndarray,
+                 source_weights: Sequence[float | None], balance: bool) -> np.ndarray | None:
+    """Per-item draw weights of an epoch over several sources, or ``None`` for a plain shuffle.
+
+    Each source's items together get the share ``w_s / sum(w)`` of the draws, where ``w_s`` is its configured
+    weight (1 for a source without one); when no source has a weight each keeps its size's share, as a shuffle
+    would. With ``balance`` every 18-class label
+    within a source is drawn about equally often (items without the full label, ``-1``, count as one more class).
+
+    Args:
+        labels: the 18-class label of every item (``-1`` where not every task is labelled).
+        sources: the source index of every item.
+        source_weights: the configured weight of each source (``None``: unset).
+        balance: class-balance within each source (``train.sampler=weighted``).
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    sources = np.asarray(sources, dtype=np.int64)
+    if not balance and all(w is None for w in source_weights):
+        return None
+    weights = np.zeros(len(labels), dtype=np.float64)
+    present = np.unique(sources)
+    sizes = {int(s): int((sources == s).sum()) for s in present}
+    weighted = any(w is not None for w in source_weights)
+    shares = {int(s): (sizes[int(s)] if not weighted else 1.0 if source_weights[s] is None else source_weights[s])
+              for s in present}
+    total = sum(shares.values())
+    for s in present:
+        mine = sources == s
+        if balance:
+            classes, counts = np.unique(labels[mine], return_counts=True)
+            per = dict(zip(classes.tolist(), counts.tolist()))
+            inner = np.array([1.0 / per[c] for c in labels[mine]]) / len(per)
+        else:
+            inner = np.full(int(mine.sum()), 1.0 / int(mine.sum()))
+        weights[mine] = inner * shares[int(s)] / total
+    return weights

@@ -1,0 +1,88 @@
+"""Partial labels: each example trains only the heads its labels cover (masked loss per task)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from maskcls.config import ModelConfig, TrainConfig
+from maskcls.data.records import Record
+from maskcls.engine.objective import Objective
+from maskcls.labels import DEFAULT_AGE_BANDS
+from maskcls.models.heads import build_head
+from maskcls.vision.dataset import MISSING, record_targets
+
+
+def _records() -> list[Record]:
+    return [
+        Record(Path("a.jpg"), "a", "a", "normal", 2, 1, 34),            # fully labelled
+        Record(Path("b.jpg"), "b", "b", "crop", 0, None, None),         # a crop: mask only
+        Record(Path("c.jpg"), "c", "c", "face", None, 0, 71),           # a face folder: gender and age only
+    ]
+
+
+def test_missing_labels_become_minus_one_and_class18_needs_all_three():
+    targets = record_targets(_records(), DEFAULT_AGE_BANDS)
+    assert targets["mask"].tolist() == [2, 0, MISSING]
+    assert targets["gender"].tolist() == [1, MISSING, 0]
+    assert targets["age"].tolist() == [1, MISSING, 2]
+    assert targets["class18"][0] >= 0 and targets["class18"][1:].tolist() == [MISSING, MISSING]
+
+
+def _head_grads(head_name: str, targets: dict[str, torch.Tensor], soft: bool = False) -> dict[str, torch.Tensor]:
+    torch.manual_seed(0)
+    head = build_head(head_name, 8, 0.0)
+    objective = Objective(ModelConfig(head=head_name), TrainConfig(loss="0.6*focal+0.4*f1", label_smoothing=0.1))
+    features = torch.randn(len(next(iter(targets.values()))), 8)
+    if soft:
+        targets = objective.soft(targets)
+    loss = objective(head(features), targets)
+    loss.backward()
+    return {name: p.grad.clone() if p.grad is not None else torch.zeros_like(p) for name, p in head.named_parameters()}
+
+
+@pytest.mark.parametrize("soft", [False, True], ids=["hard", "soft (CutMix/MixUp)"])
+def test_head_without_labels_gets_exactly_zero_gradient(soft):
+    n = 6
+    targets = {"mask": torch.tensor([0, 1, 2, 0, 1, 2]), "gender": torch.full((n,), MISSING),
+               "age": torch.tensor([0, MISSING, 2, MISSING, 1, MISSING]), "class18": torch.full((n,), MISSING)}
+    grads = _head_grads("multitask", targets, soft)
+    assert torch.count_nonzero(grads["tasks.gender.weight"]) == 0
+    assert torch.count_nonzero(grads["tasks.gender.bias"]) == 0
+    assert torch.count_nonzero(grads["tasks.mask.weight"]) > 0
+    assert torch.count_nonzero(grads["tasks.age.weight"]) > 0
+
+
+def test_masked_loss_equals_the_loss_of_the_labelled_examples_alone():
+    torch.manual_seed(1)
+    objective = Objective(ModelConfig(head="multitask"), TrainConfig(loss="ce"))
+    outputs = {"mask": torch.randn(4, 3), "gender": torch.randn(4, 2), "age": torch.randn(4, 3)}
+    targets = {"mask": torch.tensor([0, MISSING, 2, 1]), "gender": torch.tensor([1, 0, MISSING, 0]),
+               "age": torch.tensor([2, 1, 0, MISSING])}
+    keep = {t: v >= 0 for t, v in targets.items()}
+    expected = sum(objective.losses[t](outputs[t][keep[t]], targets[t][keep[t]]) for t in targets)
+    assert torch.allclose(objective(outputs, targets), expected)
+
+
+def test_class18_head_trains_only_on_fully_labelled_examples():
+    targets = {"class18": torch.full((5,), MISSING)}
+    grads = _head_grads("class18", targets)
+    assert all(torch.count_nonzero(g) == 0 for g in grads.values())
+    targets = {"class18": torch.tensor([3, MISSING, MISSING, 17, MISSING])}
+    assert torch.count_nonzero(_head_grads("class18", targets)["fc.weight"]) > 0
+
+
+def test_regressed_age_missing_gets_no_gradient():
+    torch.manual_seed(2)
+    head = build_head("multitask_regression", 8, 0.0)
+    objective = Objective(ModelConfig(head="multitask_regression"), TrainConfig())
+    out = head(torch.randn(3, 8))
+    targets = {"mask": torch.tensor([0, 1, 2]), "gender": torch.tensor([0, 1, 0]),
+               "age_value": torch.tensor([-1.0, -1.0, -1.0])}
+    objective(out, targets).backward()
+    age_params = [p for name, p in head.named_parameters() if "age" in name]
+    assert age_params and all(p.grad is None or torch.count_nonzero(p.grad) == 0 for p in age_params)
+    assert np.isfinite(float(objective(head(torch.randn(3, 8)), targets).detach()))
