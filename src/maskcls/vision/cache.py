@@ -161,7 +161,14 @@ def load_image_info(path: str | Path, spec: CacheSpec) -> tuple[np.ndarray, bool
     Raises:
         ImageReadError: if the photo cannot be read.
     """
-    image = _decode(Path(path), spec)
+    return prepare_image(_decode(Path(path), spec), spec)
+
+
+def prepare_image(image, spec: CacheSpec) -> tuple[np.ndarray, bool]:
+    """A decoded photo (PIL, RGB) cropped and resized as ``spec`` says, and whether ``crop=face`` found no face.
+
+    The body of :func:`load_image_info` for a photo already in memory (the evaluation suite's predictors).
+    """
     height, width = spec.size
     box, fell_back = _crop_box(image.size, spec), False
     # The face is found in the photo as it is (detectors are trained on backdrops); it also guards the background.
