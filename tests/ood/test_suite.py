@@ -75,11 +75,13 @@ def shared(tmp_path_factory) -> Path:
     for k in range(3):
         name = f"parisasuchdev_selfies_{k}.jpg"
         Image.fromarray(rng.integers(0, 255, (50, 50, 3), dtype=np.uint8)).save(root / "realmask" / "images" / name)
-        real.append([f"images/{name}", ["mask", "incorrect", "normal"][k], "female", "30", "parisasuchdev_selfies", "p/f"])
+        state = ["mask", "incorrect", "normal"][k]
+        real.append([f"images/{name}", state, "female", "30", "parisasuchdev_selfies", "p/f"])
     for k in range(6):
         name = f"jamesnogra_face_mask_usage_{k}.jpg"
         Image.fromarray(rng.integers(0, 255, (64, 64), dtype=np.uint8)).save(root / "realmask" / "images" / name)
-        real.append([f"images/{name}", ["mask", "incorrect", "normal"][k % 3], "", "", "jamesnogra_face_mask_usage", "j/i"])
+        state = ["mask", "incorrect", "normal"][k % 3]
+        real.append([f"images/{name}", state, "", "", "jamesnogra_face_mask_usage", "j/i"])
     _write_csv(root / "realmask" / "labels.csv", ["file", "mask", "gender", "age", "source", "repo"], real)
     return root
 
@@ -111,7 +113,8 @@ def suite(shared, fake_detector, tmp_path) -> Path:
 def test_suite_holds_only_held_out_photos(suite, shared):
     manifest = read_manifest(suite)
     assert manifest["rows"] == {"crowd_m0": 9, "crowd_m25": 9, "utk_asis": 5, "utk_reframed": 5, "utk_masked": 5,
-                                "realmask": len(read_rows(suite, "realmask")), "realmask_grey": len(read_rows(suite, "realmask_grey"))}
+                                "realmask": len(read_rows(suite, "realmask")),
+                                "realmask_grey": len(read_rows(suite, "realmask_grey"))}
     dev_real = devsplit.realmask_dev_files(shared / "realmask")
     for row in ("realmask", "realmask_grey"):
         for entry in read_rows(suite, row):
@@ -120,7 +123,8 @@ def test_suite_holds_only_held_out_photos(suite, shared):
         {f"parisasuchdev_selfies_{k}.jpg" for k in range(3)}  # held out whole
     assert all(e["group"] == devsplit.FRAME_RUN_SOURCE for e in read_rows(suite, "realmask_grey"))
     with (shared / "utkface" / "labels.csv").open() as handle:
-        dev_utk = {r["file"].split("/")[1].split(".")[0] for r in csv.DictReader(handle) if devsplit.is_dev("utkface", r["file"])}
+        dev_utk = {r["file"].split("/")[1].split(".")[0] for r in csv.DictReader(handle)
+                   if devsplit.is_dev("utkface", r["file"])}
     assert {e["file"].split("/")[1].split(".")[0] for e in read_rows(suite, "utk_asis")} == dev_utk
     assert [e["file"].split("/")[1] for e in read_rows(suite, "utk_asis")] == \
         [e["file"].split("/")[1] for e in read_rows(suite, "utk_masked")]  # the same people in all three rows

@@ -44,12 +44,14 @@ def ood(
     options = SuiteOptions(shared=shared or default_shared(), people=people, seed=seed)
     start = time.perf_counter()
     folder, built = ensure_suite(suite, options, force=rebuild)
-    err_console.print(f"suite {folder}: " + (f"built in {time.perf_counter() - start:.0f} s" if built else "up to date"))
+    took = time.perf_counter() - start
+    err_console.print(f"suite {folder}: " + (f"built in {took:.0f} s" if built else "up to date"))
     results = score_suite(folder, predictors)
     for title, columns, rows in tables(results):
         table = Table(title=title, title_justify="left")
         for column in columns:
-            table.add_column(column, justify="left" if column in ("predictor", "photos", "source", "face size") else "right")
+            left = column in ("predictor", "photos", "source", "face size")
+            table.add_column(column, justify="left" if left else "right")
         for row in rows:
             table.add_row(*row)
         console.print(table)

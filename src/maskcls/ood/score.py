@@ -83,7 +83,8 @@ def predict_row(predictor: TaskPredictor, suite: Path, rows: list[dict[str, str]
         for key, value in result.items():
             value = np.asarray(value)
             if len(value) != len(images):
-                raise MaskclsError(f"{predictor.name}: predict gave {len(value)} rows of {key!r} for {len(images)} photos")
+                raise MaskclsError(f"{predictor.name}: predict gave {len(value)} rows of {key!r} "
+                                   f"for {len(images)} photos")
             if key in TASKS and (value.ndim != 2 or value.shape[1] != TASKS[key]):
                 raise MaskclsError(f"{predictor.name}: {key!r} must be [N, {TASKS[key]}], got {list(value.shape)}")
             outputs.setdefault(key, []).append(value)
@@ -203,7 +204,8 @@ def headline(results: dict) -> dict[str, dict[str, float | None]]:
         real = per_row.get("realmask", {}).get("all", {}).get("per_state", {})
         out[name] = {"crowd_m25_ge32_mask_f1": crowd.get("mask_f1"),
                      "crowd_m25_ge32_incorrect_f1": crowd.get("per_state", {}).get("incorrect"),
-                     "utk_asis_gender_f1": get("utk_asis", key="gender_f1"), "utk_asis_age_f1": get("utk_asis", key="age_f1"),
+                     "utk_asis_gender_f1": get("utk_asis", key="gender_f1"),
+                     "utk_asis_age_f1": get("utk_asis", key="age_f1"),
                      "utk_reframed_gender_f1": get("utk_reframed", key="gender_f1"),
                      "utk_reframed_age_f1": get("utk_reframed", key="age_f1"),
                      "utk_masked_mask_f1": get("utk_masked"), "realmask_worn_f1": real.get("worn"),

@@ -180,7 +180,8 @@ def _utkface(options: SuiteOptions, out: Path, notes: dict) -> dict[str, int]:
     from maskcls.ood.reframe import draw_framing, reframe
 
     root = options.shared / "utkface"
-    faces = [r for r in _read_csv(root / "labels.csv", ("file", "age", "gender")) if devsplit.is_dev("utkface", r["file"])]
+    faces = [r for r in _read_csv(root / "labels.csv", ("file", "age", "gender"))
+             if devsplit.is_dev("utkface", r["file"])]
     faces.sort(key=lambda r: r["file"])
     rng = _rng(options.seed, "utkface-sample")
     if 0 < options.people < len(faces):
