@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     from results_io import RESULTS_JSON, record_section
 
     runs = list(args.runs)
-    if not runs:
+    if not runs and not args.peer:
         found = latest_bench_run(args.bench_work)
         if found is None:
             print(f"ood: no run given and no finished make bench run in {args.bench_work}", file=sys.stderr)
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         "`(crop=face, margin 0)` rows are the same run predicting with the face cut out by the detector instead of "
         "its own crop setting, without retraining.",
         "",
-        f"Runs: {', '.join(f'`{Path(r).name}`' for r in runs)}; {minutes:.1f} min on this machine "
+        f"Scored: {', '.join(f'`{p.name}`' for p in predictors)}; {minutes:.1f} min on this machine "
         f"(suite {'built' if built else 'reused'}).",
         "",
     ]

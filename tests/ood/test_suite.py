@@ -254,3 +254,23 @@ def test_bench_ood_scores_a_tiny_run_and_a_predictor(suite, shared, tmp_path, mo
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "ood", "--suite", str(suite)])
     assert exit_info.value.code == 1 and "name at least one run" in capsys.readouterr().err
+
+
+def test_benchmark_script_writes_its_own_section(suite, shared, tmp_path, monkeypatch):
+    import importlib.util
+
+    benchmarks = Path(__file__).resolve().parents[2] / "benchmarks"
+    monkeypatch.syspath_prepend(str(benchmarks))
+    spec = importlib.util.spec_from_file_location("ood_bench", benchmarks / "ood.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setitem(sys.modules, "fake_peer", types.SimpleNamespace(Peer=_AlwaysNone))
+    out = tmp_path / "RESULTS.md"
+    out.write_text("# Benchmarks\n\n<!-- section:main -->\n## Main\n<!-- /section:main -->\n")
+    assert module.main(["--suite", str(suite), "--shared", str(shared), "--people", "0", "--seed", "1",
+                        "--peer", "fake_peer:Peer", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "## Main" in text and "<!-- section:ood -->" in text and "### held-out UTKFace people" in text
+    figures = json.loads(out.with_suffix(".json").read_text())["ood"]
+    assert figures["headline"]["always-none"]["utk_asis_gender_f1"] is not None
+    assert module.main(["--bench-work", str(tmp_path / "none"), "--suite", str(suite)]) == 1
