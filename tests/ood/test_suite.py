@@ -236,6 +236,13 @@ def test_bench_ood_scores_a_tiny_run_and_a_predictor(suite, shared, tmp_path, mo
     out = predictor.predict([np.zeros((40, 30, 3), np.uint8), np.full((90, 120, 3), 200, np.uint8)])
     for task, classes in (("mask", 3), ("gender", 2), ("age", 3)):
         assert out[task].shape == (2, classes) and np.allclose(out[task].sum(1), 1, atol=1e-5)
+    photos = sorted((root / "train" / "images").glob("*/*.jpg"))[:3]
+    by_file = predictor.predict_files(photos)
+    from maskcls.inference.predictor import Predictor
+    from maskcls.ood.predictors import task_marginals
+
+    expected = task_marginals(Predictor.from_run(run).predict_paths(photos)[0])
+    assert all(np.allclose(by_file[t], expected[t], atol=1e-5) for t in ("mask", "gender", "age"))
     face = RunPredictor(run, crop="face", face_margin=0)
     assert face.name == f"{run.name} (crop=face, margin 0)" and face.spec.crop == "face"
     monkeypatch.setitem(sys.modules, "fake_peer", types.SimpleNamespace(Peer=_AlwaysNone))

@@ -5,6 +5,9 @@ remote service) can be scored on the same photos: ``predict(images)`` takes deco
 and returns per-task probabilities, ``"mask"`` ``[N, 3]`` (worn, incorrect, none), ``"gender"`` ``[N, 2]`` (male,
 female) and ``"age"`` ``[N, 3]`` (< 30, 30–59, ≥ 60). A task the predictor does not predict is left out of the
 dict and scored n/a. An optional ``"no_face"`` boolean ``[N]`` says which photos had no face detected.
+
+A predictor may also offer ``predict_files(paths)`` (the same answer for photo files); the suite then uses it, so a
+run decodes each file exactly as its training cache and ``maskcls predict`` do (a large JPEG at a reduced scale).
 """
 
 from __future__ import annotations
@@ -80,13 +83,20 @@ class RunPredictor:
             self.name += f" (crop={self.spec.crop}" + (f", margin {self.spec.face_margin:g}" if self.spec.crop == "face"
                                                        else "") + ")"
 
-    def entries(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """The model inputs ``[N, h, w, 3]`` of photos, and which had no face for ``crop=face``."""
+    def entries(self, images: Sequence[np.ndarray | Path]) -> tuple[np.ndarray, np.ndarray]:
+        """The model inputs ``[N, h, w, 3]`` of photos (arrays, or files decoded as the run's cache decodes them),
+        and which had no face for ``crop=face``.
+
+        Raises:
+            ImageReadError: for a file that cannot be read.
+        """
         from PIL import Image
 
-        from maskcls.vision.cache import prepare_image
+        from maskcls.vision.cache import load_image_info, prepare_image
 
-        def one(image: np.ndarray) -> tuple[np.ndarray, bool]:
+        def one(image: np.ndarray | Path) -> tuple[np.ndarray, bool]:
+            if isinstance(image, (str, Path)):
+                return load_image_info(image, self.spec)
             return prepare_image(Image.fromarray(np.asarray(image, dtype=np.uint8)), self.spec)
 
         with ThreadPoolExecutor(max_workers=max(1, self.workers)) as pool:
@@ -97,6 +107,13 @@ class RunPredictor:
 
     def predict(self, images: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         """Per-task probabilities (the folds' 18-class probabilities averaged first), and ``no_face``."""
+        return self._predict(images)
+
+    def predict_files(self, paths: Sequence[Path]) -> dict[str, np.ndarray]:
+        """:meth:`predict` for photo files, each decoded exactly as the run's training cache decodes it."""
+        return self._predict([Path(p) for p in paths])
+
+    def _predict(self, images: Sequence[np.ndarray | Path]) -> dict[str, np.ndarray]:
         entries, no_face = self.entries(images)
         probs = np.zeros((len(entries), 18), dtype=np.float64)
         for start in range(0, len(entries), self.batch_size):

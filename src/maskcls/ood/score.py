@@ -70,16 +70,21 @@ def row_labels(rows: list[dict[str, str]]) -> dict[str, np.ndarray]:
 
 
 def predict_row(predictor: TaskPredictor, suite: Path, rows: list[dict[str, str]], row: str) -> dict[str, np.ndarray]:
-    """The predictor's outputs for every photo of a row, in order (photos decoded :data:`CHUNK` at a time)."""
+    """The predictor's outputs for every photo of a row, in order, :data:`CHUNK` photos a call (``predict_files``
+    where the predictor has it, else ``predict`` on the decoded photos)."""
     outputs: dict[str, list[np.ndarray]] = {}
+    by_file = getattr(predictor, "predict_files", None)
     for start in track(range(0, len(rows), CHUNK), f"{predictor.name}: {row}"):
-        images = []
-        for entry in rows[start:start + CHUNK]:
-            try:
-                images.append(np.asarray(load_rgb(suite / entry["file"]), dtype=np.uint8))
-            except ImageReadError as exc:
-                raise MaskclsError(f"{exc} (the suite is damaged; rebuild it with --rebuild)") from None
-        result = predictor.predict(images)
+        paths = [suite / entry["file"] for entry in rows[start:start + CHUNK]]
+        try:
+            if by_file is not None:
+                images = paths
+                result = by_file(paths)
+            else:
+                images = [np.asarray(load_rgb(path), dtype=np.uint8) for path in paths]
+                result = predictor.predict(images)
+        except ImageReadError as exc:
+            raise MaskclsError(f"{exc} (the suite is damaged; rebuild it with --rebuild)") from None
         for key, value in result.items():
             value = np.asarray(value)
             if len(value) != len(images):
