@@ -47,23 +47,28 @@ def main(argv: list[str] | None = None) -> int:
                         help="Also score each run predicting with crop=face, face_margin=0.")
     parser.add_argument("--peer", action="append", default=[],
                         help="module:attribute of another predictor; repeatable.")
+    parser.add_argument("--from-json", type=Path, nargs="+",
+                        help="Write the section from score JSONs of `maskcls bench ood --json` (same suite) instead "
+                             "of scoring here (e.g. runs scored in parallel).")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args(argv)
 
     from maskcls.errors import MaskclsError
     from maskcls.ood.predictors import RunPredictor, load_predictor
-    from maskcls.ood.score import headline, markdown, score_suite
+    from maskcls.ood.score import score_suite
     from maskcls.ood.suite import SuiteOptions, default_shared, ensure_suite
-    from results_io import RESULTS_JSON, record_section
 
     runs = list(args.runs)
+    start = time.perf_counter()
+    if args.from_json:
+        results = merge_scores(args.from_json)
+        return write_section(args, results, False)
     if not runs and not args.peer:
         found = latest_bench_run(args.bench_work)
         if found is None:
             print(f"ood: no run given and no finished make bench run in {args.bench_work}", file=sys.stderr)
             return 1
         runs = [found]
-    start = time.perf_counter()
     try:
         predictors = []
         for run in runs:
@@ -78,8 +83,32 @@ def main(argv: list[str] | None = None) -> int:
     except MaskclsError as exc:
         print(f"ood: error: {exc}", file=sys.stderr)
         return 1
-    minutes = (time.perf_counter() - start) / 60
-    command = "python benchmarks/ood.py " + " ".join(str(r) for r in args.runs)
+    return write_section(args, results, built)
+
+
+def merge_scores(paths: list[Path]) -> dict:
+    """One result of several ``maskcls bench ood --json`` files of the same suite build (predictors side by side)."""
+    merged: dict | None = None
+    for path in paths:
+        results = json.loads(path.read_text(encoding="utf-8"))
+        if merged is None:
+            merged = results
+            continue
+        if results["manifest"] != merged["manifest"]:
+            raise SystemExit(f"ood: {path}: scored on another suite build than {paths[0]}")
+        merged["predictors"].update(results["predictors"])
+        merged["seconds"].update(results["seconds"])
+    return merged
+
+
+def write_section(args: argparse.Namespace, results: dict, built: bool) -> int:
+    """The ``ood`` section of RESULTS.md and results.json."""
+    from maskcls.ood.score import headline, markdown
+    from results_io import RESULTS_JSON, record_section
+
+    names = list(results["predictors"])
+    timing = ", ".join(f"`{n}` {results['seconds'][n] / 60:.1f} min" for n in names)
+    command = "python benchmarks/ood.py " + " ".join(str(a) for a in (sys.argv[1:] if sys.argv else []))
     intro = [
         "## Out-of-distribution suite",
         "",
@@ -93,16 +122,15 @@ def main(argv: list[str] | None = None) -> int:
         "`(crop=face, margin 0)` rows are the same run predicting with the face cut out by the detector instead of "
         "its own crop setting, without retraining.",
         "",
-        f"Scored: {', '.join(f'`{p.name}`' for p in predictors)}; {minutes:.1f} min on this machine "
-        f"(suite {'built' if built else 'reused'}).",
+        f"Scoring time on this machine: {timing} (suite {'built' if built else 'reused'}).",
         "",
     ]
-    figures = {"runs": [str(r) for r in runs], "headline": headline(results), "results": results,
-               "minutes": round(minutes, 1), "command": command}
+    figures = {"predictors": names, "headline": headline(results), "results": results,
+               "command": command}
     record_section("ood", figures, "\n".join(intro) + markdown(results, heading="###"), md_path=args.out,
                    json_path=RESULTS_JSON if args.out == HERE / "RESULTS.md" else args.out.with_suffix(".json"))
     print(markdown(results, heading="###"))
-    print(f"ood: written the ood section of {args.out} ({minutes:.1f} min)")
+    print(f"ood: written the ood section of {args.out}")
     return 0
 
 

@@ -281,3 +281,9 @@ def test_benchmark_script_writes_its_own_section(suite, shared, tmp_path, monkey
     figures = json.loads(out.with_suffix(".json").read_text())["ood"]
     assert figures["headline"]["always-none"]["utk_asis_gender_f1"] is not None
     assert module.main(["--bench-work", str(tmp_path / "none"), "--suite", str(suite)]) == 1
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    for path, name in ((first, "one"), (second, "two")):
+        results = score_suite(suite, [_AlwaysNone(name)], rows=["utk_asis"])
+        path.write_text(json.dumps(results))
+    assert module.main(["--from-json", str(first), str(second), "--out", str(out)]) == 0
+    assert set(json.loads(out.with_suffix(".json").read_text())["ood"]["predictors"]) == {"one", "two"}

@@ -11,6 +11,7 @@ F1 conventions (every figure names its row's photos, so they can be compared wit
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -62,10 +63,12 @@ def figures(labels: dict[str, np.ndarray], predictions: dict[str, np.ndarray]) -
 
 
 def row_labels(rows: list[dict[str, str]]) -> dict[str, np.ndarray]:
-    """The label arrays of a row's CSV entries (``-1`` for a label the source does not give)."""
+    """The label arrays of a row's CSV entries (``-1`` for a label the source does not give; an age given as a
+    range, such as realmask's ``18-55 (source bin)``, spans bands and is not scored)."""
     mask = np.array([int(r["mask"]) for r in rows], dtype=np.int64)
     gender = np.array([int(parse_gender(r["gender"])) if r.get("gender") else -1 for r in rows], dtype=np.int64)
-    age = np.array([int(DEFAULT_AGE_BANDS.band(int(r["age"]))) if r.get("age") else -1 for r in rows], dtype=np.int64)
+    age = np.array([int(DEFAULT_AGE_BANDS.band(int(r["age"]))) if (r.get("age") or "").isdigit() else -1
+                    for r in rows], dtype=np.int64)
     return {"mask": mask, "gender": gender, "age_band": age}
 
 
@@ -118,11 +121,12 @@ def score_suite(suite: str | Path, predictors: Sequence[TaskPredictor], rows: Se
     if manifest is None:
         raise MaskclsError(f"{suite}: not an evaluation suite (no manifest.json); build it with `maskcls bench ood`")
     results: dict = {"suite": str(suite), "manifest": {k: manifest[k] for k in ("options", "rows", "built")},
-                     "predictors": {}}
+                     "predictors": {}, "seconds": {}}
     names = [p.name for p in predictors]
     if len(set(names)) != len(names):
         raise MaskclsError(f"two predictors share a name ({', '.join(names)}); their figures would mix")
     for predictor in predictors:
+        start = time.perf_counter()
         per_row: dict = {}
         for row in rows:
             entries = read_rows(suite, row)
@@ -134,6 +138,7 @@ def score_suite(suite: str | Path, predictors: Sequence[TaskPredictor], rows: Se
                                            {k: v[keep] for k, v in outputs.items()})
                             for group, keep in _groups(row, entries).items() if keep.any()}
         results["predictors"][predictor.name] = per_row
+        results["seconds"][predictor.name] = round(time.perf_counter() - start, 1)
     return results
 
 
