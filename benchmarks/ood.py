@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-json", type=Path, nargs="+",
                         help="Write the section from score JSONs of `maskcls bench ood --json` (same suite) instead "
                              "of scoring here (e.g. runs scored in parallel).")
+    parser.add_argument("--note", default="", help="A paragraph on the runs scored (how they were trained).")
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args(argv)
 
@@ -124,10 +125,10 @@ def write_section(args: argparse.Namespace, results: dict, built: bool) -> int:
         "",
         f"Scoring time on this machine: {timing} (suite {'built' if built else 'reused'}).",
         "",
-    ]
+    ] + ([args.note, ""] if args.note else [])
     figures = {"predictors": names, "headline": headline(results), "results": results,
                "command": command}
-    record_section("ood", figures, "\n".join(intro) + markdown(results, heading="###"), md_path=args.out,
+    record_section("ood", figures, "\n".join(intro) + "\n" + markdown(results, heading="###"), md_path=args.out,
                    json_path=RESULTS_JSON if args.out == HERE / "RESULTS.md" else args.out.with_suffix(".json"))
     print(markdown(results, heading="###"))
     print(f"ood: written the ood section of {args.out}")
