@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from typing import TYPE_CHECKING, Literal, Sequence
 
 from torch import Tensor, nn
 
-from maskcls.config import ModelConfig
 from maskcls.errors import MaskclsError
 from maskcls.models.backbones import Preprocess, backbone_stages, create_backbone
 from maskcls.models.heads import build_head
+
+if TYPE_CHECKING:
+    from maskcls.config import ModelConfig  # models sit below config: config checks backbone names against them
 
 
 def _set_trainable(modules: Sequence[nn.Module], trainable: bool) -> None:
