@@ -174,6 +174,7 @@ def export_metadata(run_folder: Path, module: ExportModule, cfg: "Config", opset
     from dataclasses import asdict
 
     from maskcls.engine.checkpoint import load_checkpoint
+    from maskcls.inference.calibration import read_calibration
     from maskcls.labels import class_names
 
     checkpoint = load_checkpoint(run_folder / "best.pt")
@@ -197,6 +198,7 @@ def export_metadata(run_folder: Path, module: ExportModule, cfg: "Config", opset
         "checkpoint": {"file": "best.pt", "sha256": file_sha256(run_folder / "best.pt"),
                        "epoch": checkpoint.get("epoch"), "macro_f1": checkpoint.get("macro_f1")},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "calibration": read_calibration(run_folder),  # the run's temperature (None before maskcls calibrate)
         "config": cfg.model_dump(mode="json"),
     }
 
