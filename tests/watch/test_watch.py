@@ -100,7 +100,7 @@ def test_unreadable_sources_give_one_line(tmp_path, capsys):
     (tmp_path / "notes" / "frame-1.jpg").write_bytes(b"not a jpeg")
     cases = {str(broken): str(broken), str(tmp_path / "missing.mp4"): "no such video file",
              str(tmp_path / "empty"): "no frames", str(tmp_path / "notes"): "unreadable frame",
-             "http://127.0.0.1:9/stream.mjpg": "cannot open the stream"}
+             "http://127.0.0.1:9/stream.mjpg": "cannot open the stream", "7": "camera 7: cannot open it"}
     for source, expected in cases.items():
         with pytest.raises(SystemExit) as exit_info:
             main(["watch", source, str(run), "--engine", "torch", "--out", str(tmp_path / "out")])

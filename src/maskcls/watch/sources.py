@@ -109,6 +109,7 @@ def _camera(index: int) -> Iterator[Frame]:
 
     import cv2
 
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # its own warnings would add lines
     capture = cv2.VideoCapture(index)
     try:
         if not capture.isOpened():
