@@ -70,11 +70,11 @@ FRAMES = 92
 
 
 def scene_frames(scene=SCENE, frames: int = FRAMES) -> list[np.ndarray]:
-    """The frames of ``scene`` on a plain wall."""
+    """The frames of ``scene`` on a plain blue-grey wall."""
     pictures = portraits()
     out = []
     for index in range(frames):
-        canvas = np.full((SIZE[1], SIZE[0], 3), (182, 178, 170), dtype=np.uint8)
+        canvas = np.full((SIZE[1], SIZE[0], 3), (96, 128, 150), dtype=np.uint8)  # not white: no mask for the reader
         for walk in scene:
             if not walk.start <= index <= walk.end:
                 continue
@@ -139,3 +139,18 @@ class MaskReader:
             mask = np.array([0.04 + 0.92 * worn, 0.04, 0.04 + 0.92 * (1 - worn)])
             out[i] = np.repeat(mask / 6, 6)
         return out
+
+
+def write_y4m(path: Path, frames: list[np.ndarray], fps: float = FPS, repeat: int = 1) -> Path:
+    """A YUV4MPEG2 (4:2:0) file of the frames, each shown ``repeat`` times: Chromium's fake camera plays it in a
+    loop (``--use-file-for-fake-video-capture``)."""
+    import cv2
+
+    height, width = frames[0].shape[:2]
+    with open(path, "wb") as handle:
+        handle.write(f"YUV4MPEG2 W{width} H{height} F{round(fps)}:1 Ip A1:1 C420jpeg\n".encode())
+        for image in frames:
+            planes = cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420).tobytes()
+            for _ in range(repeat):
+                handle.write(b"FRAME\n" + planes)
+    return path

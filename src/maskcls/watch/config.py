@@ -28,6 +28,8 @@ class DetectConfig(_Strict):
             pixels, and faces are cut from the full frame): RetinaFace takes 4x as long on 640x480 as on 320x240,
             and faces at a gate are large.
         min_face: faces narrower than this many pixels (of the frame) are ignored (too small to judge).
+        classify_cut: classify faces cut by the frame's edge too; by default they are tracked but not classified
+            (half a face gives a crop unlike any the model was trained on).
     """
 
     detector: str | None = None
@@ -35,6 +37,7 @@ class DetectConfig(_Strict):
     every: int = Field(3, ge=1)
     max_side: int = Field(320, ge=32)
     min_face: int = Field(24, ge=1)
+    classify_cut: bool = False
 
     @field_validator("detector")
     @classmethod

@@ -2,8 +2,8 @@
 
 On a detection frame the faces go to ``trackers.ByteTrackTracker`` (Kalman filter + two-stage IoU matching, updated
 with the frame's time); each face of a confirmed track is cut as the run was trained (its face crop, or a portrait
-region for a run trained on whole photos, see :class:`~maskcls.watch.config.PortraitConfig`), classified in one
-batch, and added to its person's :class:`~maskcls.watch.decide.Smoother`. In between, each person's box moves with
+region for a run trained on whole photos, see :class:`~maskcls.watch.config.PortraitConfig`) — unless the frame's
+edge cuts it — classified in one batch, and added to its person's :class:`~maskcls.watch.decide.Smoother`. In between, each person's box moves with
 the velocity of their last two detections. A person whose track the tracker drops has left: :meth:`Watcher.step`
 returns them in ``left``.
 """
@@ -165,6 +165,10 @@ class Watcher:
             person.box = person.anchor = face.box
             person.last_time, person.last_frame = frame.time, frame.index
             matched.append((person, face))
+        if not self.cfg.detect.classify_cut:
+            height, width = frame.image.shape[:2]
+            matched = [(p, f) for p, f in matched
+                       if f.box[0] > 1 and f.box[1] > 1 and f.box[2] < width - 1 and f.box[3] < height - 1]
         changes = self._classify(frame, matched)
         alive = {int(i) for i in self.tracker.tracked_objects.tracker_id} if len(self.tracker.tracked_objects) else set()
         left = [p for pid, p in self.people.items() if pid not in alive]
