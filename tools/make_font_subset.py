@@ -1,7 +1,8 @@
 """Build the Korean-capable font the pages and the annotated video use: a subset of Noto Sans KR (SIL OFL 1.1)
 holding exactly the characters maskcls shows, so a kiosk without a Korean font draws 마스크 착용, not boxes.
 
-Source: the npm package ``@fontsource/noto-sans-kr`` (its ``korean`` and ``latin`` slices, WOFF). Run it again
+Source: the npm package ``@fontsource/noto-sans-kr`` (its ``latin`` and ``korean`` slices, WOFF, and any numbered
+slice holding a character they lack). Run it again
 whenever a page or a label gains a character (``tests/serve/test_font.py`` fails until then):
 
     npm pack @fontsource/noto-sans-kr@5.3.0 && tar xzf fontsource-noto-sans-kr-5.3.0.tgz
@@ -32,23 +33,36 @@ def needed_text() -> str:
 
 
 def build(package: Path, weight: int, text: str) -> Path:
+    """Subset the slices that hold the characters (the latin and korean slices first, then any numbered one for
+    what they lack, arrows for instance), merge them and save the WOFF."""
     from fontTools import subset
     from fontTools.merge import Merger
+    from fontTools.ttLib import TTFont
 
+    files = package / "files"
+    named = [files / f"noto-sans-kr-{name}-{weight}-normal.woff" for name in ("latin", "korean")]
+    numbered = sorted(files.glob(f"noto-sans-kr-[0-9]*-{weight}-normal.woff"))
+    wanted = {ord(c) for c in text}
     parts = []
-    for slice_name in ("latin", "korean"):
-        source = package / "files" / f"noto-sans-kr-{slice_name}-{weight}-normal.woff"
+    for source in [*named, *numbered]:
+        held = wanted & set(TTFont(source).getBestCmap())
+        if not held:
+            continue
+        wanted -= held
         options = subset.Options()
         options.flavor = None
         options.layout_features = []
         options.name_IDs = ["*"]
         font = subset.load_font(str(source), options)
         subsetter = subset.Subsetter(options)
-        subsetter.populate(text=text)
+        subsetter.populate(unicodes=sorted(held))
         subsetter.subset(font)
-        path = OUT / f".{slice_name}-{weight}.ttf"
+        path = OUT / f".part-{len(parts)}-{weight}.ttf"
         font.save(str(path))
         parts.append(str(path))
+    shown = {c for c in map(chr, wanted) if c.isprintable() and not c.isspace()}
+    if shown:
+        print(f"weight {weight}: not in Noto Sans KR: {''.join(sorted(shown))}")
     merged = Merger().merge(parts)
     merged.flavor = "woff"
     out = OUT / f"noto-sans-kr-{weight}.woff"
