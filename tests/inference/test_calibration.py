@@ -93,3 +93,19 @@ def test_analyze_reports_ece_before_and_after(tmp_path):
     calibrate_run(run)
     html = (analyze_run(run, images=0, gradcam=0, log=messages.append) / "report.html").read_text()
     assert "stored temperature" in html
+
+
+def test_the_calibrate_command(tmp_path, capsys):
+    from serve_helpers import make_run
+
+    from maskcls.cli import main
+
+    run = make_run(tmp_path / "run")
+    write_val_predictions(run, *overconfident(300, 2.0))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["calibrate", str(run)])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0 and "calibration.json: T=" in out and "ECE" in out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["calibrate", str(tmp_path / "nothing")])
+    assert exit_info.value.code == 1 and capsys.readouterr().err.startswith("maskcls: error: ")

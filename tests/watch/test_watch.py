@@ -151,3 +151,22 @@ def test_ctrl_c_closes_the_log_with_complete_lines(tmp_path):
     exits = [e for e in events if e["event"] == "exit"]
     decided = {e["track"] for e in events if e["event"] == "decision"}
     assert {e["track"] for e in exits} >= decided  # everyone in view at Ctrl-C got their exit line
+
+
+def test_the_command_on_a_run_with_its_onnx_export(tmp_path, capsys):
+    from serve_helpers import make_run
+
+    from maskcls.cli import main
+
+    run = make_run(tmp_path / "run", "train.crop=face", "train.face_margin=0.3")
+    frames = write_frames(tmp_path / "frames", scene_frames()[:12])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["watch", str(frames), str(run), "--fps", "10", "--out", str(tmp_path / "out"), "--video",
+              "--set", "decide.window=2", "--set", "decide.min_frames=1"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0, out
+    assert "model run (onnx, uncalibrated), detector retinaface every 3 frame(s)" in out
+    assert "watched 12 frames" in out and (run / "export" / "model.onnx").is_file()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["frames"] == 12 and summary["config"]["decide"]["window"] == 2
+    assert (tmp_path / "out" / "annotated.mp4").stat().st_size > 0
