@@ -18,4 +18,4 @@ def calibrate(
     for folder, fitted in calibrate_run(run):
         console.print(f"{folder / 'calibration.json'}: T={fitted.temperature:.3f} on {fitted.n} photos; "
                       f"ECE {fitted.ece_before:.4f} → {fitted.ece_after:.4f}, NLL {fitted.nll_before:.4f} → "
-                      f"{fitted.nll_after:.4f}", highlight=False)
+                      f"{fitted.nll_after:.4f}", highlight=False, soft_wrap=True)

@@ -38,11 +38,11 @@ def watch(
     temperature = getattr(loaded, "temperature", None)
     console.print(f"model {loaded.name} ({engine if model.suffix != '.onnx' else 'onnx'}, "
                   f"{'T=' + format(temperature, '.3f') if temperature else 'uncalibrated'}), detector {detector.name} "
-                  f"every {cfg.detect.every} frame(s)", highlight=False)
+                  f"every {cfg.detect.every} frame(s)", highlight=False, soft_wrap=True)
     result = run_watch(source, loaded, detector, cfg, out, fps=fps, video=video, store_faces=store_faces,
-                       max_frames=max_frames, log=lambda m: console.print(m, highlight=False))
+                       max_frames=max_frames, log=lambda m: console.print(m, highlight=False, soft_wrap=True))
     console.print(f"watched {result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} frames/s): "
                   f"{result.people} people, {', '.join(f'{k} {v}' for k, v in sorted(result.decisions.items())) or 'no decision'}",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
     console.print(f"events: {result.folder / 'events.jsonl'} (and events.csv, counters.csv, summary.json)",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
