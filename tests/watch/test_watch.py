@@ -82,6 +82,8 @@ def test_video_and_thumbnails_only_when_asked(tmp_path):
     with av.open(str(result.folder / "annotated.mp4")) as container:
         decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     assert len(decoded) == 40 and decoded[0].shape == (480, 640, 3)
+    with av.open(str(result.folder / "annotated.mp4")) as container:
+        assert container.streams.video[0].average_rate == FPS  # the source's frame rate
     # Frame 20: person A is decided `pass`; the box edge is drawn in its green.
     box_pixels = decoded[20].reshape(-1, 3).astype(int)
     assert (np.abs(box_pixels - (0x1A, 0x98, 0x50)).max(axis=1) < 40).sum() > 200

@@ -33,8 +33,8 @@ class Person:
     """One tracked person.
 
     Attributes:
-        id: the tracker's id (from 1).
-        first_time, last_time: stream seconds of the first and latest detection.
+        id: the tracker's id (from 0).
+        first_time, last_time: stream seconds of the first detection of the confirmed track, and of the latest.
         first_frame, last_frame: their frame indices.
         box: the latest box (predicted between detections).
         anchor: the box of the latest detection; ``velocity`` (pixels per second) moves it between detections.
@@ -142,16 +142,17 @@ class Watcher:
         faces = [f for f in self._faces(frame.image) if f.width >= self.cfg.detect.min_face]
         if faces:
             detections = sv.Detections(xyxy=np.array([f.box for f in faces], dtype=np.float32),
-                                       confidence=np.array([f.score for f in faces], dtype=np.float32))
+                                       confidence=np.array([f.score for f in faces], dtype=np.float32),
+                                       data={"face": np.arange(len(faces))})
         else:
             detections = sv.Detections.empty()
         tracked = self.tracker.update(detections, timestamp=frame.time)
-        by_box = {tuple(np.round(f.box, 3)): f for f in faces}
         matched, entered = [], []
-        for xyxy, track_id in zip(tracked.xyxy, tracked.tracker_id):
-            face = by_box.get(tuple(np.round(np.asarray(xyxy, dtype=np.float32).astype(float), 3)))
-            if track_id < 0 or face is None:
+        which = tracked.data.get("face", np.zeros(0, dtype=int))
+        for face_index, track_id in zip(which, tracked.tracker_id):
+            if track_id < 0:
                 continue
+            face = faces[int(face_index)]
             person = self.people.get(int(track_id))
             if person is None:
                 person = Person(int(track_id), frame.time, frame.index, face.box, Smoother(self.cfg.decide))

@@ -86,20 +86,15 @@ def watch(source: str, engine, detector, cfg: WatchConfig, out: Path, *, fps: fl
     decisions: dict[str, int] = {}
     count, started, interrupted = 0, time.perf_counter(), False
     last_report = started
-    stream_fps = fps or 25.0
 
     def leave(person) -> None:
         events.exit(person)
         decisions[person.decision] = decisions.get(person.decision, 0) + 1
 
-    try:
-        if video:
-            from maskcls.watch.annotate import VideoWriter
+    held = None  # the first annotated frame, until the second one gives the stream's frame rate
 
-            writer = VideoWriter(folder / "annotated.mp4", stream_fps)
+    try:
         for frame in _chain(first, frames):
-            if count == 1 and frame.time > 0:
-                stream_fps = 1.0 / frame.time
             step = watcher.step(frame)
             for person in step.entered:
                 events.entered(person)
@@ -107,10 +102,19 @@ def watch(source: str, engine, detector, cfg: WatchConfig, out: Path, *, fps: fl
                 events.decision(person, frame.time, frame.index)
             for person in step.left:
                 leave(person)
-            if writer is not None:
-                from maskcls.watch.annotate import annotate
+            if video:
+                from maskcls.watch.annotate import VideoWriter, annotate
 
-                writer.write(annotate(frame.image, step.people))
+                image = annotate(frame.image, step.people)
+                if writer is None and held is None:
+                    held = image
+                else:
+                    if writer is None:
+                        gap = frame.time - first.time
+                        writer = VideoWriter(folder / "annotated.mp4", fps or (1.0 / gap if gap > 0 else 25.0))
+                        writer.write(held)
+                        held = None
+                    writer.write(image)
             count += 1
             now = time.perf_counter()
             if now - last_report >= REPORT_EVERY:
@@ -126,6 +130,11 @@ def watch(source: str, engine, detector, cfg: WatchConfig, out: Path, *, fps: fl
         for person in watcher.finish():
             leave(person)
         events.close()
+        if held is not None:  # a stream of one frame
+            from maskcls.watch.annotate import VideoWriter
+
+            writer = VideoWriter(folder / "annotated.mp4", fps or 25.0)
+            writer.write(held)
         if writer is not None:
             writer.close()
         seconds = time.perf_counter() - started
