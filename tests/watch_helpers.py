@@ -89,7 +89,7 @@ def scene_frames(scene=SCENE, frames: int = FRAMES) -> list[np.ndarray]:
 
 
 def write_video(path: Path, frames: list[np.ndarray], fps: float = FPS) -> Path:
-    """An H.264 MP4 of the frames (PyAV)."""
+    """An H.264 video of the frames (PyAV; the container from the suffix: ``.mp4``, ``.ts`` …)."""
     import av
 
     with av.open(str(path), mode="w") as container:

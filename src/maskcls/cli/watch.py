@@ -25,7 +25,7 @@ def watch(
 ) -> None:
     """Detect faces every k-th frame, track them (ByteTrack), smooth each person's calibrated probabilities and
     decide once per person: pass (mask worn), warn (worn incorrectly), stop (no mask) or uncertain. Writes
-    events.jsonl, events.csv, counters.csv (per minute) and summary.json; Ctrl-C closes them cleanly."""
+    events.jsonl, events.csv, counters.csv (per minute) and summary.json; Ctrl-C closes them cleanly (exit 130)."""
     from maskcls.cli.render import console
     from maskcls.faces.detect import create_detector
     from maskcls.inference.engine import cache_spec
@@ -41,8 +41,11 @@ def watch(
                   f"every {cfg.detect.every} frame(s)", highlight=False, soft_wrap=True)
     result = run_watch(source, loaded, detector, cfg, out, fps=fps, video=video, store_faces=store_faces,
                        max_frames=max_frames, log=lambda m: console.print(m, highlight=False, soft_wrap=True))
-    console.print(f"watched {result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} frames/s): "
+    stopped = "interrupted: " if result.interrupted else ""
+    console.print(f"{stopped}watched {result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} frames/s): "
                   f"{result.people} people, {', '.join(f'{k} {v}' for k, v in sorted(result.decisions.items())) or 'no decision'}",
                   highlight=False, soft_wrap=True)
     console.print(f"events: {result.folder / 'events.jsonl'} (and events.csv, counters.csv, summary.json)",
                   highlight=False, soft_wrap=True)
+    if result.interrupted:
+        raise typer.Exit(130)

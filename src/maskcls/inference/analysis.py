@@ -1,10 +1,9 @@
 """Error analysis of a run's validation predictions, as an HTML page under ``RUN/analysis[-N]/``.
 
 The page holds the headline scores, per-class precision/recall/F1 with support, a report per task, the 18×18
-confusion matrix (counts, and shares of each true class), the most confused pairs, a grid of the photos with the
-largest losses (true and predicted label, p(true)), the calibration error (ECE) before and after temperature
-scaling, and Grad-CAM overlays of the predicted class for the top
-losses and for random correct photos.
+confusion matrix (counts, and shares of each true class), the most confused pairs, the calibration error (ECE) and
+NLL before and after temperature scaling, a grid of the photos with the largest losses (true and predicted label,
+p(true)), and Grad-CAM overlays of the predicted class for the top losses and for random correct photos.
 
 It reads ``val_predictions.csv`` (a hold-out run) or ``oof.csv`` (a k-fold run, each photo explained by the fold
 model that predicted it); both carry the 18 class probabilities ``p0..p17``. An earlier analysis is never

@@ -61,14 +61,14 @@ def load_watch_engine(model: str | Path, engine: str = "onnx"):
 def watch(source: str, engine, detector, cfg: WatchConfig, out: Path, *, fps: float | None = None,
           video: bool = False, store_faces: bool = False, max_frames: int | None = None,
           log: Callable[[str], None] = print) -> WatchResult:
-    """Watch ``source`` until it ends, ``max_frames`` frames were read, or Ctrl-C.
+    """Watch ``source`` until it ends, ``max_frames`` frames were read, or Ctrl-C (the result then says
+    ``interrupted``).
 
     The logs are closed and every person still in view gets their ``exit`` event whatever ends the watch (a
-    stream breaking off or Ctrl-C included); the error or the interruption is raised again after that.
+    stream breaking off or Ctrl-C included); an error is raised again after that.
 
     Raises:
         MaskclsError: for a source that cannot be opened or read (before anything is written), or that breaks off.
-        KeyboardInterrupt: after closing the logs.
     """
     from maskcls.fileio import unique_dir, write_text
     from maskcls.watch.events import EventLog
@@ -125,7 +125,6 @@ def watch(source: str, engine, detector, cfg: WatchConfig, out: Path, *, fps: fl
                 break
     except KeyboardInterrupt:
         interrupted = True
-        raise
     finally:
         for person in watcher.finish():
             leave(person)
