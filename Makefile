@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	# Background removal and the face mesh (optional extra): models inside the wheel. No deps: it asks for
 	# numpy<2 and protobuf<5 (onnx and tensorboard need protobuf>=6.31), yet runs on both as they are here.
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps mediapipe==0.10.21
+	# ByteTrack for maskcls watch (supervision's successor). No deps: it asks for opencv-python (the GUI build,
+	# which clashes with the headless one above); its other needs (supervision, scipy, rich, requests,
+	# pydeprecate through supervision) come with the project.
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps trackers==2.6.1
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -60,3 +60,17 @@ def relabel_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("relabel") / "data"
     make_synthetic(root, people=6, eval_people=0, seed=3, size=(48, 64))
     return root
+
+
+@pytest.fixture(scope="session")
+def gate_api(face_run) -> Iterator[str]:
+    """``maskcls serve`` whose model is the fake mask reader of ``watch_helpers`` (real detector, tracker and
+    decisions on the gate scene), at this base URL."""
+    from watch_helpers import MaskReader
+
+    from maskcls.serve.app import create_app
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("maskcls.serve.model.load_model", lambda _path: MaskReader())
+        app = create_app(face_run, max_upload_mb=1)
+    yield from serve(app)

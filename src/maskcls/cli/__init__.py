@@ -12,6 +12,7 @@ import typer
 from maskcls.cli import analyze, bench, data, demo, eda, evaluate, export, faces, oof, predict, score, train
 from maskcls.cli import relabel, serve
 from maskcls.cli import kfold, sweep
+from maskcls.cli import calibrate, watch
 
 app = typer.Typer(
     name="maskcls",
@@ -37,6 +38,8 @@ app.command("serve")(serve.serve)
 app.command("relabel")(relabel.relabel)
 app.command("sweep")(sweep.sweep)
 app.command("kfold-collect")(kfold.kfold_collect)
+app.command("calibrate")(calibrate.calibrate)
+app.command("watch")(watch.watch)
 
 
 @app.callback()

@@ -15,13 +15,19 @@ def serve(
     max_upload_mb: float = typer.Option(10.0, "--max-upload-mb", help="Largest request body in MiB (413 beyond)."),
     detector: Optional[str] = typer.Option(
         None, "--detector", help="retinaface, mtcnn or haar (default: the run's input.face_detector, retinaface)."),
+    watch_config: Optional[Path] = typer.Option(
+        None, "--watch-config", help="Tracking and decision settings of the webcam stream (/v1/watch), as for "
+                                     "maskcls watch --config."),
 ) -> None:
-    """Serve POST /v1/classify (every face: box, mask, gender, age band, probabilities), /healthz, /v1/model,
-    the OpenAPI docs at /docs and a page at / for uploads and the webcam."""
+    """Serve POST /v1/classify (every face: box, mask, gender, age band, probabilities), the WebSocket /v1/watch
+    (webcam frames: people tracked, one decision each), /healthz, /v1/model, the OpenAPI docs at /docs and a page
+    at / for uploads and the webcam."""
     from maskcls.cli.render import console
     from maskcls.serve.app import create_app
+    from maskcls.watch.config import load_watch_config
 
-    app = create_app(model, max_upload_mb=max_upload_mb, detector=detector)
+    app = create_app(model, max_upload_mb=max_upload_mb, detector=detector,
+                     watch_config=load_watch_config(watch_config) if watch_config else None)
     sock = listen(host, port)  # a busy port fails here, in one line, before anything says it started
     info = app.state.service.info
     console.print(f"model {info.name} ({info.engine}, {info.backbone}, crop={info.crop}, detector {info.detector}); "

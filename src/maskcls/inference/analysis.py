@@ -1,9 +1,9 @@
 """Error analysis of a run's validation predictions, as an HTML page under ``RUN/analysis[-N]/``.
 
 The page holds the headline scores, per-class precision/recall/F1 with support, a report per task, the 18×18
-confusion matrix (counts, and shares of each true class), the most confused pairs, a grid of the photos with the
-largest losses (true and predicted label, p(true)), and Grad-CAM overlays of the predicted class for the top
-losses and for random correct photos.
+confusion matrix (counts, and shares of each true class), the most confused pairs, the calibration error (ECE) and
+NLL before and after temperature scaling, a grid of the photos with the largest losses (true and predicted label,
+p(true)), and Grad-CAM overlays of the predicted class for the top losses and for random correct photos.
 
 It reads ``val_predictions.csv`` (a hold-out run) or ``oof.csv`` (a k-fold run, each photo explained by the fold
 model that predicted it); both carry the 18 class probabilities ``p0..p17``. An earlier analysis is never
@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from maskcls.fileio import unique_dir
+from maskcls.inference.calibration import ECE_BINS
 from maskcls.labels import NUM_CLASSES, TASKS, AgeBands, class_names, decode, split_tasks, task_names
 from maskcls.metrics import confusion_matrix, per_class, score_labels
 from maskcls.report import Page, new_figure, plot_confusion, save_figure
@@ -191,6 +192,7 @@ def analyze_run(run: str | Path, images: int = 16, gradcam: int = 4, seed: int =
                    + (" (out of fold: each photo predicted by the fold model that never saw its person)."
                       if preds.source.name == RunFolder.OOF else " (validation people, best epoch)."))
     _add_scores(page, preds, bands, folder)
+    _add_calibration(page, preds, log)
     ranked = [int(i) for i in np.argsort(-preds.losses, kind="stable")]
     if images > 0:
         log(f"analysis: grid of the {min(images, len(ranked))} largest losses")
@@ -203,6 +205,35 @@ def analyze_run(run: str | Path, images: int = 16, gradcam: int = 4, seed: int =
         _add_gradcam(page, preds, wrong, picked, seed, class_names(bands), folder, models)
     page.save(folder / "report.html")
     return folder
+
+
+def _add_calibration(page: Page, preds: Predictions, log: Callable[[str], None]) -> None:
+    """ECE and NLL of the predictions before and after temperature scaling: with each member's stored
+    temperature (``calibration.json``), or one fitted here when none is stored."""
+    from maskcls.inference.calibration import ece, fit_temperature, nll, read_calibration, scale
+
+    stored = {member: read_calibration(member) for member in dict.fromkeys(preds.members)}
+    if all(stored.values()):
+        temperatures = {member: float(found["temperature"]) for member, found in stored.items()}
+        how = "the stored temperature (calibration.json) of " + ", ".join(
+            f"{member.name} T={t:.3f}" for member, t in temperatures.items())
+        after = np.empty_like(preds.probs)
+        for member, t in temperatures.items():
+            rows = np.array([m == member for m in preds.members])
+            after[rows] = scale(preds.probs[rows], t)
+    else:
+        t = fit_temperature(preds.probs, preds.y_true)
+        how = f"a temperature fitted here, T={t:.3f} (not stored: maskcls calibrate RUN stores it for predict, serve " \
+              "and watch)"
+        after = scale(preds.probs, t)
+    before_ece, after_ece = ece(preds.probs, preds.y_true), ece(after, preds.y_true)
+    page.heading("Calibration")
+    page.paragraph(f"Expected calibration error of the top class ({ECE_BINS} bins) and mean negative log-likelihood, "
+                   f"before and after temperature scaling with {how}. The temperature was fitted on these same "
+                   "predictions, so the figure after it is an optimistic one.")
+    page.table([{"": "before", "ECE": round(before_ece, 4), "NLL": round(nll(preds.probs, preds.y_true), 4)},
+                {"": "after", "ECE": round(after_ece, 4), "NLL": round(nll(after, preds.y_true), 4)}])
+    log(f"analysis: ECE {before_ece:.4f} before, {after_ece:.4f} after temperature scaling")
 
 
 def _add_scores(page: Page, preds: Predictions, bands: AgeBands, folder: Path) -> None:

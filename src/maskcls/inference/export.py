@@ -114,6 +114,7 @@ def export_metadata(run_folder: Path, module: ExportModule, cfg: "Config", opset
     """The contents of ``model.json`` for a run's exported module."""
     from dataclasses import asdict
 
+    from maskcls.inference.calibration import read_calibration
     from maskcls.labels import class_names
 
     run = RunFolder(run_folder)
@@ -138,6 +139,7 @@ def export_metadata(run_folder: Path, module: ExportModule, cfg: "Config", opset
         "checkpoint": {"file": RunFolder.BEST, "sha256": file_sha256(run.best_path),
                        "epoch": checkpoint.get("epoch"), "macro_f1": checkpoint.get("macro_f1")},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "calibration": read_calibration(run_folder),  # the run's temperature (None before maskcls calibrate)
         "config": cfg.model_dump(mode="json"),
     }
 

@@ -55,7 +55,8 @@ def load_onnx(run_or_file: str | Path, threads: int | None = None) -> "OnnxEngin
 
 
 def load_engine(run_or_file: Path, engine: str = "torch", device: str = "auto") -> Engine:
-    """Load one engine: ``torch`` → :meth:`Predictor.from_run`, ``onnx`` → :func:`load_onnx`.
+    """Load one engine: ``torch`` → :meth:`Predictor.from_run`, ``onnx`` → :func:`load_onnx`, with the run's
+    fitted temperature applied when it has one (:func:`maskcls.inference.calibration.with_calibration`).
 
     Args:
         run_or_file: a run folder (not a k-fold parent: see :func:`member_folders`), or for ``onnx`` whatever
@@ -66,16 +67,18 @@ def load_engine(run_or_file: Path, engine: str = "torch", device: str = "auto") 
     Raises:
         MaskclsError: for an unknown engine, a folder that is not a run, or ONNX support that is missing.
     """
+    from maskcls.inference.calibration import with_calibration
+
     if engine == "torch":
         from maskcls.inference.predictor import Predictor
 
-        return Predictor.from_run(run_or_file, device)
+        return with_calibration(Predictor.from_run(run_or_file, device), run_or_file)
     if engine == "onnx":
         try:
             from maskcls.inference import onnx_engine  # noqa: F401
         except ImportError as exc:
             raise MaskclsError(f"{run_or_file}: the onnx engine is not available ({exc})") from None
-        return load_onnx(run_or_file)
+        return with_calibration(load_onnx(run_or_file), run_or_file)
     raise MaskclsError(f"unknown engine {engine!r} (expected one of {', '.join(ENGINES)})")
 
 

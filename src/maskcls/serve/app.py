@@ -8,7 +8,8 @@ At most as many photos as there are cores are decoded and detected at a time (mo
 each holds a decoded photo in memory); other requests wait their turn with only their bytes.
 
 Routes: ``POST /v1/classify`` (an image as a multipart ``file`` part or as the raw body → every face with its box
-and prediction), ``GET /healthz``, ``GET /v1/model``, the OpenAPI schema at ``/openapi.json`` with its docs at
+and prediction), the WebSocket ``/v1/watch`` (webcam frames → people tracked across frames, one decision each: see
+:mod:`maskcls.serve.stream`), ``GET /healthz``, ``GET /v1/model``, the OpenAPI schema at ``/openapi.json`` with its docs at
 ``/docs``, and the page at ``/`` (upload or webcam, boxes and labels in Korean and English).
 
 Errors answer ``{"detail": "<one line>"}``: 413 for a body over the cap (or a photo of too many pixels), 415 for
@@ -22,8 +23,9 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -33,6 +35,9 @@ from maskcls import __version__
 from maskcls.errors import MaskclsError
 from maskcls.serve.classify import CorruptImage, PhotoTooLarge, UnsupportedImage, classify_bytes
 from maskcls.serve.schemas import ClassifyResponse, ErrorResponse, Health, ModelInfo
+
+if TYPE_CHECKING:
+    from maskcls.watch.config import WatchConfig
 
 PAGES = Path(__file__).with_name("pages")
 #: MIME types of a raw-body upload documented in the OpenAPI schema (the bytes decide, not the header).
@@ -147,7 +152,8 @@ def add_offline_docs(app: FastAPI) -> None:
                                    swagger_css_url="/swagger/swagger-ui.css", swagger_favicon_url="data:,")
 
 
-def create_app(model_path: str | Path, *, max_upload_mb: float = 10, detector: str | None = None) -> FastAPI:
+def create_app(model_path: str | Path, *, max_upload_mb: float = 10, detector: str | None = None,
+               watch_config: "WatchConfig | None" = None) -> FastAPI:
     """The app of ``maskcls serve``, with the model and detector already loaded.
 
     Args:
@@ -155,6 +161,7 @@ def create_app(model_path: str | Path, *, max_upload_mb: float = 10, detector: s
         max_upload_mb: largest request body, in MiB (answered with 413 beyond it).
         detector: face detector (``retinaface``, ``mtcnn`` or ``haar``); default the one the run was trained with
             (``input.face_detector``, retinaface unless changed), so ``crop=face`` runs get the crops they know.
+        watch_config: tracking and decision settings of ``/v1/watch`` (default :class:`WatchConfig`'s).
 
     Raises:
         MaskclsError: as :meth:`Service.load`.
@@ -182,6 +189,29 @@ def create_app(model_path: str | Path, *, max_upload_mb: float = 10, detector: s
     async def classify(request: Request) -> ClassifyResponse:
         data, name = await read_upload(request, service.max_bytes)
         return await run_in_threadpool(service.classify, data, name)
+
+    from maskcls.watch.config import WatchConfig
+
+    stream_cfg = watch_config or WatchConfig()
+
+    @app.websocket("/v1/watch")
+    async def watch(socket: WebSocket) -> None:
+        from maskcls.serve.stream import StreamSession
+
+        await socket.accept()
+        session = StreamSession(service, stream_cfg)
+        try:
+            while True:
+                message = await socket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                if message.get("bytes") is None:
+                    await socket.send_json({"frame": session.index, "error": "send each frame as a binary message "
+                                                                             "(a JPEG, PNG or WebP image)"})
+                    continue
+                await socket.send_json(await run_in_threadpool(session.frame, message["bytes"]))
+        except WebSocketDisconnect:
+            return
 
     return app
 

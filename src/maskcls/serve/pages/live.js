@@ -1,5 +1,7 @@
-// The live page: an uploaded photo, or webcam frames one after another, go to POST /v1/classify; every face
-// comes back as a box drawn on the canvas with its labels, and as an entry of the list, in Korean and English.
+// The live page: an uploaded photo goes to POST /v1/classify and every face comes back as a box drawn on the
+// canvas with its labels, and as an entry of the list, in Korean and English. The webcam streams its frames over
+// the WebSocket /v1/watch: people are tracked across frames and each gets one decision (pass / warn / stop /
+// uncertain), shown per person, with a log of every person seen.
 "use strict";
 
 const MASK = ["마스크 착용 / Mask worn", "마스크 잘못 착용 / Mask worn incorrectly", "마스크 미착용 / No mask"];
@@ -7,6 +9,10 @@ const GENDER = ["남성 / Male", "여성 / Female"];
 // Shorter names for the labels on the photo (the list beside it has the long ones).
 const SHORT_MASK = ["착용 / Mask", "잘못 착용 / Incorrect", "미착용 / No mask"];
 const COLORS = ["#1a9850", "#e08000", "#d7301f"];  // by mask status: worn, incorrect, none
+// The decisions of the stream, coloured like the mask status they stand for (maskcls.watch.decide.COLORS).
+const DECISION_COLORS = {pass: "#1a9850", warn: "#e08000", stop: "#d7301f", uncertain: "#5e3c99", pending: "#808080"};
+const DECISION_SHORT = {pass: "통과 / Pass", warn: "경고 / Warn", stop: "정지 / Stop", uncertain: "확인 필요 / Check",
+                        pending: "판정 중 / Checking"};
 const BOX = [840, 620];  // canvas pixels the photo is drawn into, scaled (up or down) to fit
 let AGE = ageNames(30, 60);
 let SHORT_AGE = shortAgeNames(30, 60);
@@ -15,7 +21,9 @@ const $ = (id) => document.getElementById(id);
 const canvas = $("canvas");
 const ctx = canvas.getContext("2d");
 let stream = null;
+let socket = null;
 let live = false;
+const seen = new Map();  // person id -> their entry in the log of people seen
 
 function ageNames(low, high) {
   return [`${low}세 미만 / Under ${low}`, `${low}–${high - 1}세 / ${low}–${high - 1}`,
@@ -66,6 +74,21 @@ async function classify(blob) {
 // Draw the photo (an ImageBitmap or a canvas of result.width × result.height) with a box and labels per face:
 // every box first, then the labels, so no box crosses a label; a label's text is sized by its face.
 function draw(source, result) {
+  paint(source, result, result.faces.map((face, i) => ({
+    box: face.box, color: COLORS[face.mask.code],
+    lines: [`${i + 1}. ${SHORT_MASK[face.mask.code]}`, `${GENDER[face.gender.code]} · ${SHORT_AGE[face.age.code]}`],
+  })));
+}
+
+// Draw the frame with a box and a label per tracked person, in the colour of their decision.
+function drawPeople(source, answer) {
+  paint(source, answer, answer.people.map((person) => ({
+    box: person.box, color: DECISION_COLORS[person.decision],
+    lines: [`#${person.id} ${DECISION_SHORT[person.decision]}`],
+  })));
+}
+
+function paint(source, result, items) {
   const scale = Math.min(BOX[0] / result.width, BOX[1] / result.height);
   canvas.width = Math.round(result.width * scale);
   canvas.height = Math.round(result.height * scale);
@@ -74,20 +97,17 @@ function draw(source, result) {
   ctx.imageSmoothingQuality = "high";
   ctx.drawImage(source, 0, 0, canvas.width, canvas.height);
   ctx.lineWidth = Math.max(2, Math.round(canvas.width / 300));
-  const boxes = result.faces.map((face) => ({
-    x: face.box.x0 * scale, y: face.box.y0 * scale,
-    w: (face.box.x1 - face.box.x0) * scale, h: (face.box.y1 - face.box.y0) * scale, color: COLORS[face.mask.code],
+  const boxes = items.map((item) => ({
+    x: item.box.x0 * scale, y: item.box.y0 * scale,
+    w: (item.box.x1 - item.box.x0) * scale, h: (item.box.y1 - item.box.y0) * scale, color: item.color,
   }));
   boxes.forEach((box) => {
     ctx.strokeStyle = box.color;
     ctx.strokeRect(box.x, box.y, box.w, box.h);
   });
   const placed = [];
-  result.faces.forEach((face, i) => {
-    const lines = [`${i + 1}. ${SHORT_MASK[face.mask.code]}`, `${GENDER[face.gender.code]} · ${SHORT_AGE[face.age.code]}`];
-    label(boxes[i], lines, placed);
-  });
-  canvas.dataset.faces = String(result.faces.length);
+  items.forEach((item, i) => label(boxes[i], item.lines, placed));
+  canvas.dataset.faces = String(items.length);
 }
 
 // A filled label above the box, or below it, or inside its top, whichever first overlaps no label placed before;
@@ -97,7 +117,7 @@ function label(box, lines, placed) {
   let size = Math.min(16, Math.max(10, Math.round(box.w / 7)));
   let width;
   do {
-    ctx.font = `600 ${size}px system-ui, "Noto Sans KR", "NanumGothic", sans-serif`;
+    ctx.font = `600 ${size}px "Noto Sans KR", system-ui, "NanumGothic", sans-serif`;
     width = Math.max(...lines.map((line) => ctx.measureText(line).width)) + 2 * pad;
   } while (width > canvas.width && --size >= 8);
   const lineHeight = size + 3;
@@ -153,19 +173,87 @@ async function classifyFile(file) {
   }
 }
 
+// The people in view now, one entry each, with the decision and the smoothed mask probabilities.
+function listPeople(answer) {
+  const items = answer.people.map((person) => {
+    const item = el("li");
+    item.style.setProperty("--swatch", DECISION_COLORS[person.decision]);
+    item.dataset.person = String(person.id);
+    item.dataset.decision = person.decision;
+    item.append(el("div", "title", `사람 #${person.id} / Person #${person.id}`), el("div", "decision", person.label));
+    [[MASK[0], person.mask.worn], [MASK[1], person.mask.incorrect], [MASK[2], person.mask.none]].forEach(([name, p]) => {
+      const row = el("div", "row");
+      row.append(el("span", "", name), el("span", "p", pct(p)));
+      item.append(row);
+    });
+    item.append(el("div", "meta", `${person.classified} 프레임 분류 / frames classified`));
+    return item;
+  });
+  $("faces").replaceChildren(...items);
+}
+
+// Every person seen since the webcam started, once each: their decisions in order, and whether they left.
+function logPeople(answer) {
+  const update = (id, history, decision, left) => {
+    let item = seen.get(id);
+    if (!item) {
+      item = el("li");
+      seen.set(id, item);
+      $("people").prepend(item);
+    }
+    item.dataset.person = String(id);
+    item.dataset.decision = decision;
+    item.dataset.history = history.join(">");
+    item.style.setProperty("--swatch", DECISION_COLORS[decision]);
+    const steps = history.length ? history.map((d) => DECISION_SHORT[d]).join(" → ") : DECISION_SHORT.pending;
+    item.textContent = `#${id} ${steps}${left ? " · 나감 / left" : ""}`;
+    item.classList.toggle("left", left);
+  };
+  answer.people.forEach((person) => update(person.id, person.history, person.decision, false));
+  answer.events.filter((e) => e.event === "exit").forEach((e) => update(e.id, e.history, e.decision, true));
+}
+
+function showPeople(source, answer) {
+  drawPeople(source, answer);
+  listPeople(answer);
+  logPeople(answer);
+  const n = answer.people.length;
+  setStatus(n ? `사람 ${n}명 / ${n} ${n > 1 ? "people" : "person"} · ${Math.round(answer.milliseconds)} ms`
+              : "사람이 보이지 않습니다 / Nobody in view");
+}
+
+function openSocket() {
+  return new Promise((done, fail) => {
+    const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/watch`);
+    ws.binaryType = "arraybuffer";
+    ws.onopen = () => done(ws);
+    ws.onerror = () => fail(new Error("the stream /v1/watch could not be opened"));
+  });
+}
+
 async function startCamera() {
   try {
     stream = await navigator.mediaDevices.getUserMedia({video: {width: {ideal: 640}, height: {ideal: 480}}});
+    socket = await openSocket();
   } catch (error) {
     setStatus(`웹캠을 열 수 없습니다 / Cannot open the webcam: ${error.message}`, true);
+    stopCamera();
     return;
   }
   const video = $("video");
   video.srcObject = stream;
   await video.play();
   live = true;
+  seen.clear();
+  $("people").replaceChildren();
   $("camera").textContent = "웹캠 끄기 / Stop webcam";
   setStatus("웹캠 분류 중… / Classifying the webcam…");
+  let answered = null;
+  socket.onmessage = (event) => answered && answered(JSON.parse(event.data));
+  socket.onclose = () => {
+    if (live) setStatus("스트림이 끊겼습니다 / The stream closed", true);
+    stopCamera();
+  };
   const frame = document.createElement("canvas");
   // One frame at a time: the next is sent when the answer to the last one is drawn.
   while (live) {
@@ -177,13 +265,17 @@ async function startCamera() {
     frame.height = video.videoHeight;
     frame.getContext("2d").drawImage(video, 0, 0);
     const blob = await new Promise((done) => frame.toBlob(done, "image/jpeg", 0.85));
-    try {
-      const result = await classify(blob);
-      if (live) show(frame, result);
-    } catch (error) {
-      setStatus(`오류 / Error: ${error.message}`, true);
+    const answer = await new Promise((done) => {
+      answered = done;
+      socket.send(blob);
+    });
+    if (!live) break;
+    if (answer.error) {
+      setStatus(`오류 / Error: ${answer.error}`, true);
       await sleep(1000);
+      continue;
     }
+    showPeople(frame, answer);
   }
 }
 
@@ -191,6 +283,8 @@ function stopCamera() {
   live = false;
   if (stream) stream.getTracks().forEach((track) => track.stop());
   stream = null;
+  if (socket) socket.close();
+  socket = null;
   $("camera").textContent = "웹캠 켜기 / Start webcam";
 }
 
@@ -210,4 +304,6 @@ stage.addEventListener("drop", (event) => {
   stage.classList.remove("dragging");
   if (event.dataTransfer.files.length) classifyFile(event.dataTransfer.files[0]);
 });
+// The canvas draws only with fonts already loaded: load the served Korean font first.
+document.fonts.load('600 16px "Noto Sans KR"', "마스크 착용").catch(() => {});
 loadModel();
