@@ -55,7 +55,7 @@ def test_a_run_stores_its_temperature_and_every_engine_applies_it(tmp_path):
     assert np.allclose(load_engine(run, "torch", "cpu").probs(images), raw)  # no calibration.json: unchanged
     probs, labels = overconfident(600, 2.0)
     write_val_predictions(run, probs, labels)
-    ((folder, fitted),) = calibrate_run(run)
+    ((folder, fitted),) = calibrate_run([run])
     assert folder == run and read_calibration(run)["temperature"] == fitted.temperature
     expected = scale(raw, fitted.temperature)
     torch_engine = load_engine(run, "torch", "cpu")
@@ -90,7 +90,7 @@ def test_analyze_reports_ece_before_and_after(tmp_path):
     line = next(m for m in messages if m.startswith("analysis: ECE"))
     before, after = (float(w) for w in line.replace(",", "").split() if w.replace(".", "").isdigit())
     assert after < before
-    calibrate_run(run)
+    calibrate_run([run])
     html = (analyze_run(run, images=0, gradcam=0, log=messages.append) / "report.html").read_text()
     assert "stored temperature" in html
 

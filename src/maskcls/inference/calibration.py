@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -106,19 +106,18 @@ def calibrate(probs: np.ndarray, y_true: np.ndarray, source: str) -> Calibration
                        round(nll(after, y_true), 5), round(ece(probs, y_true), 5), round(ece(after, y_true), 5))
 
 
-def calibrate_run(run: str | Path) -> list[tuple[Path, Calibration]]:
-    """Fit and store ``calibration.json`` in each run folder ``run`` stands for (every fold of a k-fold run, each
-    on its own validation predictions).
+def calibrate_run(folders: Sequence[str | Path]) -> list[tuple[Path, Calibration]]:
+    """Fit and store ``calibration.json`` in each run folder, each on its own validation predictions (the folds of
+    a k-fold run come from :func:`maskcls.inference.loading.member_folders`).
 
     Raises:
         MaskclsError: for a path that is no finished run.
     """
     from maskcls.fileio import write_text
-    from maskcls.inference.loading import member_folders
     from maskcls.runs import RunFolder
 
     done = []
-    for folder in member_folders(run):
+    for folder in map(Path, folders):
         predictions = RunFolder(folder).read_predictions()
         fitted = calibrate(predictions.probs, predictions.y_true, predictions.source.name)
         write_text(folder / CALIBRATION_FILE, json.dumps(asdict(fitted), indent=1) + "\n")

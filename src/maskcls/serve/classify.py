@@ -156,13 +156,9 @@ def photo_entry(photo: Photo, spec: "CacheSpec") -> np.ndarray:
 def face_entries(photo: Photo, faces: list["Face"], spec: "CacheSpec") -> np.ndarray:
     """uint8 ``[N, H, W, 3]`` entries of a ``crop=face`` run, one per face, as training cut its picked face
     (with the background removed or blurred first, guarded by that face, when the run was trained so)."""
-    from maskcls.vision.preprocess import preprocess
+    from maskcls.vision.preprocess import face_inputs
 
-    height, width = spec.size
-    entries = np.empty((len(faces), height, width, 3), dtype=np.uint8)
-    for index, face in enumerate(faces):
-        entries[index] = preprocess(photo.image, spec, face)
-    return entries
+    return face_inputs(photo.image, faces, spec)
 
 
 def classify_photo(photo: Photo, engine: "Engine", detector: "FaceDetector",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -191,6 +191,16 @@ def preprocess(image, spec: CacheSpec, face: "Face | None" = None) -> np.ndarray
     image = with_background(image, spec, face)
     resized = image.resize((width, height), resampling(spec.interpolation), box=box)
     return np.asarray(resized, dtype=np.uint8)
+
+
+def face_inputs(image, faces: Sequence["Face"], spec: CacheSpec) -> np.ndarray:
+    """uint8 ``[N, H, W, 3]`` inputs of a decoded photo (PIL, upright RGB), one per face, each cut as training cuts
+    its picked face (for the service and the gate, which classify every face of a photo)."""
+    height, width = spec.size
+    entries = np.empty((len(faces), height, width, 3), dtype=np.uint8)
+    for index, face in enumerate(faces):
+        entries[index] = preprocess(image, spec, face)
+    return entries
 
 
 def load_image(path: str | Path, spec: CacheSpec) -> np.ndarray:

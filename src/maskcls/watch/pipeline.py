@@ -191,12 +191,11 @@ class Watcher:
     def _classify(self, frame: "Frame", matched: list) -> list[Person]:
         from PIL import Image
 
-        from maskcls.serve.classify import Photo, face_entries
+        from maskcls.vision.preprocess import face_inputs
 
         if not matched:
             return []
-        photo = Photo(b"", Image.fromarray(frame.image), "RAW")
-        entries = face_entries(photo, [face for _, face in matched], self.spec)
+        entries = face_inputs(Image.fromarray(frame.image), [face for _, face in matched], self.spec)
         with self.lock or contextlib.nullcontext():
             probs = self.engine.probs(entries)
         changes = []
