@@ -35,7 +35,8 @@ from maskcls.labels import DEFAULT_AGE_BANDS, GENDER_NAMES, MASK_NAMES, AgeBands
 if TYPE_CHECKING:
     from maskcls.config import DataConfig, SourceConfig
 
-UTKFACE_NAME = re.compile(r"^\d+_\d_\d_\d+\.jpg\.chip\.jpg$")
+#: UTKFace chip names, with the set's own slips (``..._20170116232725357jpg.chip.jpg``, a space before ``.jpg``).
+UTKFACE_NAME = re.compile(r"^\d+_\d_\d_\d+.*\.chip\.jpg$")
 FACEMASK_PHOTO = re.compile(r"^maksssksksss\d+")
 
 
