@@ -115,14 +115,17 @@ def _holdout(source: "SourceConfig", names: list[str], header: Sequence[str] = (
         return source.holdout
     if "repo" in header and "source" in header:
         return "realmask"
-    if names and all(FACEMASK_PHOTO.match(n) for n in names):
+    if _mostly(FACEMASK_PHOTO, names):
         return "facemask"
     if source.kind == "competition":
         origins = list(_public_origins(Path(source.root)).values())
-        return "utkface" if origins and all(UTKFACE_NAME.match(n) for n in origins) else "none"
-    if names and all(UTKFACE_NAME.match(n) for n in names):
-        return "utkface"
-    return "none"
+        return "utkface" if _mostly(UTKFACE_NAME, origins) else "none"
+    return "utkface" if _mostly(UTKFACE_NAME, names) else "none"
+
+
+def _mostly(pattern: re.Pattern, names: Sequence[str], share: float = 0.9) -> bool:
+    """Whether at least ``share`` of ``names`` match: one odd file name must not switch the hold-out off."""
+    return bool(names) and sum(bool(pattern.match(n)) for n in names) >= share * len(names)
 
 
 def _optional(value: str, parse) -> int | None:
