@@ -54,6 +54,7 @@ def utk_faces(root: Path, n: int = 40) -> Path:
     for k in range(n):
         write_photo(root / f"{20 + k}_{k % 2}_{k % 5}_2017011{k:07d}.jpg.chip.jpg", color=(200, 3 * k, 90),
                     size=(24, 24))
+    write_photo(root / "55_0_0_20170116232725357jpg.chip.jpg", size=(24, 24))  # as UTKFace misspells some
     return root
 
 

@@ -35,7 +35,8 @@ from maskcls.labels import DEFAULT_AGE_BANDS, GENDER_NAMES, MASK_NAMES, AgeBands
 if TYPE_CHECKING:
     from maskcls.config import DataConfig, SourceConfig
 
-UTKFACE_NAME = re.compile(r"^\d+_\d_\d_\d+\.jpg\.chip\.jpg$")
+#: UTKFace chip names, with the set's own slips (``..._20170116232725357jpg.chip.jpg``, a space before ``.jpg``).
+UTKFACE_NAME = re.compile(r"^\d+_\d_\d_\d+.*\.chip\.jpg$")
 FACEMASK_PHOTO = re.compile(r"^maksssksksss\d+")
 
 
@@ -114,14 +115,17 @@ def _holdout(source: "SourceConfig", names: list[str], header: Sequence[str] = (
         return source.holdout
     if "repo" in header and "source" in header:
         return "realmask"
-    if names and all(FACEMASK_PHOTO.match(n) for n in names):
+    if _mostly(FACEMASK_PHOTO, names):
         return "facemask"
     if source.kind == "competition":
         origins = list(_public_origins(Path(source.root)).values())
-        return "utkface" if origins and all(UTKFACE_NAME.match(n) for n in origins) else "none"
-    if names and all(UTKFACE_NAME.match(n) for n in names):
-        return "utkface"
-    return "none"
+        return "utkface" if _mostly(UTKFACE_NAME, origins) else "none"
+    return "utkface" if _mostly(UTKFACE_NAME, names) else "none"
+
+
+def _mostly(pattern: re.Pattern, names: Sequence[str], share: float = 0.9) -> bool:
+    """Whether at least ``share`` of ``names`` match: one odd file name must not switch the hold-out off."""
+    return bool(names) and sum(bool(pattern.match(n)) for n in names) >= share * len(names)
 
 
 def _optional(value: str, parse) -> int | None:
