@@ -256,7 +256,8 @@ def parity_images(
     from maskcls.data.images import ImageReadError
     from maskcls.vision.cache import CacheSpec, load_image
 
-    spec = CacheSpec(size=tuple(preprocess.size), interpolation=preprocess.interpolation, crop=crop)
+    spec = CacheSpec(size=tuple(preprocess.size), interpolation=preprocess.interpolation, crop=crop,
+                     alignment=getattr(preprocess, "alignment", "none"))
     images = []
     predictions = Path(run_folder) / "val_predictions.csv"
     if predictions.is_file():

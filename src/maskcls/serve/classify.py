@@ -153,6 +153,8 @@ def photo_entry(photo: Photo, spec: "CacheSpec") -> np.ndarray:
         faces = create_detector(spec.face_detector).detect(np.asarray(image, dtype=np.uint8))
         image = _with_background(image, spec, pick_face(faces, image.size, spec.face_pick))
     height, width = spec.size
+    if _alignment(spec) != "none":
+        return _aligned(image, _crop_box(image.size, spec), height)
     resized = image.resize((width, height), _resampling(spec.interpolation), box=_crop_box(image.size, spec))
     return np.asarray(resized, dtype=np.uint8)
 
@@ -169,8 +171,23 @@ def face_entries(photo: Photo, faces: list["Face"], spec: "CacheSpec") -> np.nda
     for index, face in enumerate(faces):
         box = face_crop_box(face, photo.size, spec.face_margin, width / height)
         image = photo.image if _background(spec) == "keep" else _with_background(photo.image, spec, face)
-        entries[index] = np.asarray(image.resize((width, height), resampling, box=box), dtype=np.uint8)
+        if _alignment(spec) != "none":
+            entries[index] = _aligned(image, box, height)
+        else:
+            entries[index] = np.asarray(image.resize((width, height), resampling, box=box), dtype=np.uint8)
     return entries
+
+
+def _alignment(spec: "CacheSpec") -> str:
+    """The spec's face alignment (``none`` for specs that have none)."""
+    return getattr(spec, "alignment", "none")
+
+
+def _aligned(image, box, size: int) -> np.ndarray:
+    """The landmark-aligned chip of a region, as :func:`maskcls.vision.cache.load_image` makes it."""
+    from maskcls.faces.align import align_chip
+
+    return align_chip(np.asarray(image.crop(tuple(round(v) for v in box)), dtype=np.uint8), size)
 
 
 def _background(spec: "CacheSpec") -> str:
