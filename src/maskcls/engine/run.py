@@ -201,6 +201,10 @@ class Run:
             raise MaskclsError("no readable photos left on one side of the split")
         bands = cfg.data.bands()
         self.train_targets = record_targets(records, bands, cfg.data.age_policy())
+        if cfg.train.distill_weight:
+            from maskcls.engine.distill import teacher_targets
+
+            self.train_targets.update(teacher_targets(records, cfg, cache_dir, self.log))
         self.val_targets = record_targets(records, bands)
         self.train_set = RecordDataset(records, self.cache, build_transforms(cfg.aug.preset, pre, True),
                                        self.train_targets, self._train_indices())

@@ -56,8 +56,8 @@ class AgeGenderPeer:
         self._gender, self._age = engine.gender, engine.age
         labels = [label.lower() for label in self._gender.spec.labels]
         self._gender_order = [labels.index(name) for name in GENDER_NAMES]
-        ages = np.asarray(self._age.spec.age_weights, dtype=np.float64)
-        self._age_bands = np.eye(3, dtype=np.float64)[bands.bands(ages)]  # [81, 3] one-hot band of each age
+        self._ages = np.asarray(self._age.spec.age_weights, dtype=np.float64)  # 0.25, 1, 2 … 80
+        self._bands = bands
         self.misses: list[int] = []
         self.seconds = 0.0
 
@@ -92,7 +92,7 @@ class AgeGenderPeer:
             self.seconds = time.perf_counter() - start
             return {"gender": np.zeros((0, 2), np.float32), "age": np.zeros((0, 3), np.float32)}
         gender = self._gender.probabilities(gender_chips)[:, self._gender_order]
-        age = self._age.probabilities(age_chips).astype(np.float64) @ self._age_bands
+        age = self._bands.band_probs(self._age.probabilities(age_chips), self._ages)
         self.seconds = time.perf_counter() - start
         return {"gender": np.asarray(gender, dtype=np.float32), "age": age.astype(np.float32)}
 

@@ -267,3 +267,9 @@ def register() -> None:
     for fn in (dlib_age, dlib_gender):
         fn.__module__ = __name__
         register_model(fn)
+
+
+#: The ages of the age net's 81 outputs (class 0 stands for a quarter of a year).
+AGES = (0.25, *range(1, 81))
+#: The gender net's output order.
+GENDER_LABELS = ("female", "male")
