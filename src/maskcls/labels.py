@@ -128,6 +128,12 @@ class AgeBands:
         """Vectorised :meth:`band` for an array of ages."""
         return np.digitize(np.asarray(ages), self.thresholds).astype(np.int64)
 
+    def band_probs(self, age_probs: np.ndarray, ages: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Band probabilities ``[N, 3]`` of distributions ``[N, K]`` over the ages ``ages`` (K values, e.g. the
+        dlib age net's 0.25, 1, 2 … 80): each band gets the sum over its ages."""
+        one_hot = np.eye(3, dtype=np.float64)[self.bands(np.asarray(ages, dtype=np.float64))]
+        return np.asarray(age_probs, dtype=np.float64) @ one_hot
+
     def names(self) -> tuple[str, str, str]:
         """Human-readable names such as ``<30``, ``30-59``, ``>=60``."""
         low, high = self.thresholds

@@ -35,6 +35,7 @@ def test_offline_weights_classify_coffee_as_espresso(name: str) -> None:
 
 def test_offline_registry_lists_every_bundled_name() -> None:
     expected = {f"{prefix}efficientnet_lite{i}" for prefix in ("", "tf_") for i in range(3)} | {"mobilenetv2_100"}
+    expected |= {"dlib_age", "dlib_gender"}
     assert set(list_offline()) == expected
     assert all(OFFLINE_WEIGHTS[name].path().is_file() for name in expected)
 

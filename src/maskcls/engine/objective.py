@@ -52,6 +52,8 @@ class Objective(nn.Module):
             losses[task] = build_loss(train_cfg.loss, n, class_weights=weights, label_smoothing=train_cfg.label_smoothing,
                                       focal_gamma=train_cfg.focal_gamma)
         self.losses = nn.ModuleDict(losses)
+        self.distill_weight = float(train_cfg.distill_weight)
+        self.temperature = float(train_cfg.distill_temperature)
 
     def soft(self, targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One-hot the class targets (for CutMix/MixUp; a missing label becomes an all-zero row); the regressed
@@ -62,6 +64,9 @@ class Objective(nn.Module):
             out[t] = F.one_hot(labels.clamp(min=0), n).float() * (labels >= 0).unsqueeze(1).float()
         if self.regress_age:
             out["age_value"] = targets["age_value"].float().reshape(-1, 1)
+        for key in ("teacher_gender", "teacher_age", "teacher_weight"):  # already soft: mixed as they are
+            if key in targets:
+                out[key] = targets[key].float().reshape(len(targets[key]), -1)
         return out
 
     def task_loss(self, task: str, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -94,4 +99,33 @@ class Objective(nn.Module):
             else:
                 age_loss = predicted.sum() * 0.0
             total = total + self.weights["age"] * age_loss
+        if self.distill_weight and "teacher_weight" in targets:
+            total = total + self.distill_weight * self.distillation(outputs, targets)
         return total
+
+    def distillation(self, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``T² · mean(w · Σ_task KL(teacher_T ‖ student_T))`` over gender and age band (gender only for a
+        regressed age), with ``w`` the per-photo ``teacher_weight``; a class18 head's tasks are the marginals of
+        its tempered softmax."""
+        t = self.temperature
+        student = _tempered_log_probs(outputs, t)
+        weight = targets["teacher_weight"].float().reshape(-1)
+        kl = torch.zeros_like(weight)
+        for task in ("gender", "age"):
+            if task not in student:
+                continue
+            teacher = F.softmax(torch.log(targets[f"teacher_{task}"].float().clamp_min(1e-8)) / t, dim=-1)
+            kl = kl + (teacher * (torch.log(teacher.clamp_min(1e-8)) - student[task])).sum(-1)
+        return t * t * (weight * kl).mean()
+
+
+def _tempered_log_probs(outputs: dict[str, torch.Tensor], temperature: float) -> dict[str, torch.Tensor]:
+    """Log-probabilities of gender and age band at a softmax temperature, from any head's outputs."""
+    if "class18" in outputs:
+        joint = F.softmax(outputs["class18"].float() / temperature, dim=-1).reshape(-1, 3, 2, 3)
+        return {"gender": torch.log(joint.sum((1, 3)).clamp_min(1e-8)),
+                "age": torch.log(joint.sum((1, 2)).clamp_min(1e-8))}
+    tempered = {"gender": F.log_softmax(outputs["gender"].float() / temperature, dim=-1)}
+    if "age" in outputs:
+        tempered["age"] = F.log_softmax(outputs["age"].float() / temperature, dim=-1)
+    return tempered

