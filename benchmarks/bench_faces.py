@@ -110,7 +110,7 @@ def train_run(name: str, root: Path, work: Path, overrides: list[str]) -> tuple[
     folder = runs / name
     if (folder / "best.pt").is_file() and (folder / "seconds.txt").is_file():
         return folder, float((folder / "seconds.txt").read_text())
-    cfg = load_config(None, [f"name={name}", f"data.root={root}", f"train.cache_dir={work / 'cache'}",
+    cfg = load_config(None, [f"name={name}", f"data.root={root}", f"cache.dir={work / 'cache'}",
                              "train.loggers=[]", *overrides])
     started = time.perf_counter()
     folder = train(cfg, runs, log=lambda line: print(f"  [{name}] {line}", flush=True))

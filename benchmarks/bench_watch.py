@@ -48,7 +48,7 @@ def build_run(folder: Path) -> Path:
     from maskcls.fileio import write_text
     from maskcls.models.classifier import build_classifier
 
-    cfg = load_config("public", ["name=watch-bench", "train.crop=face", "train.loggers=[]"])
+    cfg = load_config("public", ["name=watch-bench", "input.crop=face", "train.loggers=[]"])
     torch.manual_seed(0)
     model = build_classifier(cfg.model, tuple(cfg.data.age_thresholds))
     folder.mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""Which ``train.face_margin`` frames faces alike on tight UTKFace chips and on wider real photos.
+"""Which ``input.face_margin`` frames faces alike on tight UTKFace chips and on wider real photos.
 
 ``crop=face`` cuts the detected face box grown by the margin on each side. Where that region is larger than the
 photo it is clamped to the photo (:func:`maskcls.faces.detect.face_crop_box`), so on UTKFace's tight chips (the
