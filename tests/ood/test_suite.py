@@ -287,3 +287,21 @@ def test_benchmark_script_writes_its_own_section(suite, shared, tmp_path, monkey
         path.write_text(json.dumps(results))
     assert module.main(["--from-json", str(first), str(second), "--out", str(out)]) == 0
     assert set(json.loads(out.with_suffix(".json").read_text())["ood"]["predictors"]) == {"one", "two"}
+
+
+class _ConstantPeer:
+    """A predictor class as ``--predictor module:Class`` names it (it must be instantiated, not used as is)."""
+
+    name = "constant"
+
+    def predict(self, images):
+        return {"gender": np.full((len(images), 2), 0.5)}
+
+
+def test_load_predictor_instantiates_a_class_and_takes_an_object_as_it_is() -> None:
+    from maskcls.ood.predictors import load_predictor
+
+    made = load_predictor(f"{__name__}:_ConstantPeer")
+    assert isinstance(made, _ConstantPeer) and made.predict([0, 0])["gender"].shape == (2, 2)
+    globals()["_PEER_OBJECT"] = _ConstantPeer()
+    assert load_predictor(f"{__name__}:_PEER_OBJECT") is globals()["_PEER_OBJECT"]

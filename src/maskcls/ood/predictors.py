@@ -138,7 +138,9 @@ def load_predictor(target: str) -> TaskPredictor:
         found = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as exc:
         raise MaskclsError(f"--predictor {target!r}: {exc}") from None
-    predictor = found if isinstance(found, TaskPredictor) else found() if callable(found) else found
+    # A class has .name and .predict too, so it matches the protocol: classes and factories are called.
+    factory = isinstance(found, type) or (callable(found) and not isinstance(found, TaskPredictor))
+    predictor = found() if factory else found
     if not isinstance(predictor, TaskPredictor):
         raise MaskclsError(f"--predictor {target!r}: has no name and predict(images) (see maskcls.ood.predictors)")
     return predictor
