@@ -9,7 +9,7 @@ resolved config that a run folder keeps.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Sequence, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -461,30 +461,44 @@ def read_yaml(path: str | Path) -> Any:
         raise ConfigError(f"{path}: nested too deeply") from None
 
 
-def load_config(source: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Load a config from a YAML file or preset name (or defaults), then apply ``key=value`` overrides.
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_model(model: type[M], source: Path | None, overrides: Sequence[str] = (), what: str = "config",
+               label: str | Path | None = None) -> M:
+    """Validate ``model`` from a YAML file (or nothing) with ``key=value`` overrides applied: the one loader of
+    every typed config (the job's, the gate's). ``label`` names the source in messages (default: its path).
 
     Raises:
         ConfigError: naming the file or key of the first problem.
     """
     tree: dict[str, Any] = {}
     if source is not None:
-        path = resolve_preset(source)
-        loaded = read_yaml(path)
+        loaded = read_yaml(source)
         if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: a config must be a mapping of sections")
+            raise ConfigError(f"{source}: a {what} must be a mapping of sections")
         tree = loaded or {}
     for item in overrides:
         _set_dotted(tree, *parse_override(item))
     try:
-        return Config.model_validate(tree)
+        return model.model_validate(tree)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "config"
+        where = ".".join(str(p) for p in first["loc"]) or what
         message = first["msg"].removeprefix("Value error, ")
         if first.get("type") in ("literal_error", "bool_parsing", "int_parsing", "float_parsing", "missing"):
             message += f" (got {first.get('input')!r})" if first.get("type") != "missing" else ""
-        raise ConfigError(f"{source}: {where}: {message}" if source else f"{where}: {message}") from None
+        label = label if label is not None else source
+        raise ConfigError(f"{label}: {where}: {message}" if label else f"{where}: {message}") from None
+
+
+def load_config(source: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Load a config from a YAML file or preset name (or defaults), then apply ``key=value`` overrides.
+
+    Raises:
+        ConfigError: naming the file or key of the first problem.
+    """
+    return load_model(Config, resolve_preset(source) if source is not None else None, overrides, label=source)
 
 
 def dump_config(config: Config) -> str:

@@ -9,12 +9,10 @@ whole photos is shown).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from maskcls.config import ConfigError, _set_dotted, _Strict, parse_override
+from maskcls.config import _Strict, load_model
 
 
 class DetectConfig(_Strict):
@@ -118,23 +116,4 @@ def load_watch_config(source: str | Path | None = None, overrides: list[str] | t
     Raises:
         ConfigError: naming the file or key of the first problem.
     """
-    tree: dict[str, Any] = {}
-    if source is not None:
-        path = Path(source)
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read the watch config ({exc.strerror or exc})") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: a watch config must be a mapping of sections")
-        tree = loaded or {}
-    for item in overrides:
-        _set_dotted(tree, *parse_override(item))
-    try:
-        return WatchConfig.model_validate(tree)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "config"
-        raise ConfigError(f"{where}: {first['msg']}" + (f" (in {source})" if source else "")) from None
+    return load_model(WatchConfig, Path(source) if source is not None else None, overrides, what="watch config")
