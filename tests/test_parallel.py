@@ -45,7 +45,7 @@ def _tree_digest(root: Path) -> dict[str, str]:
 
 
 def test_build_public_is_identical_with_one_and_two_workers(shared_data, tmp_path):
-    from maskcls.data.public import build_public
+    from maskcls.synth.public import build_public
 
     roots = []
     for workers in (1, 2):

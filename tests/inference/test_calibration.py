@@ -45,7 +45,7 @@ def test_a_run_stores_its_temperature_and_every_engine_applies_it(tmp_path):
     from serve_helpers import make_run
 
     from maskcls.inference.loading import load_engine
-    from maskcls.inference.export import default_export_path
+    from maskcls.runs import RunFolder
     from maskcls.inference.onnx_engine import OnnxEngine
     from maskcls.inference.predictor import Predictor
 
@@ -61,7 +61,7 @@ def test_a_run_stores_its_temperature_and_every_engine_applies_it(tmp_path):
     torch_engine = load_engine(run, "torch", "cpu")
     assert torch_engine.temperature == fitted.temperature and np.allclose(torch_engine.probs(images), expected, atol=1e-5)
     assert np.allclose(load_engine(run, "onnx").probs(images), expected, atol=1e-4)
-    export = default_export_path(run)
+    export = RunFolder(run).export_path
     assert json.loads(export.with_suffix(".json").read_text())["calibration"]["temperature"] == fitted.temperature
     assert np.allclose(load_engine(export, "onnx").probs(images), expected, atol=1e-4)
     assert np.allclose(OnnxEngine.from_file(export).probs(images), raw, atol=1e-4)  # the bare engine stays raw

@@ -97,10 +97,10 @@ class _FakeDetector:
 @pytest.fixture
 def fake_detector(monkeypatch):
     import maskcls.faces.detect
-    import maskcls.vision.cache
+    import maskcls.vision.preprocess
 
     monkeypatch.setattr(maskcls.faces.detect, "create_detector", lambda *a, **k: _FakeDetector())
-    monkeypatch.setattr(maskcls.vision.cache, "create_detector", lambda *a, **k: _FakeDetector())
+    monkeypatch.setattr(maskcls.vision.preprocess, "create_detector", lambda *a, **k: _FakeDetector())
 
 
 @pytest.fixture
@@ -238,10 +238,11 @@ def test_bench_ood_scores_a_tiny_run_and_a_predictor(suite, shared, tmp_path, mo
         assert out[task].shape == (2, classes) and np.allclose(out[task].sum(1), 1, atol=1e-5)
     photos = sorted((root / "train" / "images").glob("*/*.jpg"))[:3]
     by_file = predictor.predict_files(photos)
+    from maskcls.inference.batch import predict_paths
     from maskcls.inference.predictor import Predictor
     from maskcls.ood.predictors import task_marginals
 
-    expected = task_marginals(Predictor.from_run(run).predict_paths(photos)[0])
+    expected = task_marginals(predict_paths(Predictor.from_run(run), photos)[0])
     assert all(np.allclose(by_file[t], expected[t], atol=1e-5) for t in ("mask", "gender", "age"))
     face = RunPredictor(run, crop="face", face_margin=0)
     assert face.name == f"{run.name} (crop=face, margin 0)" and face.spec.crop == "face"

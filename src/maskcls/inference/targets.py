@@ -122,7 +122,8 @@ def predict_eval(engines: Sequence[Engine], groups: Sequence[int], eval_root: st
     start, stop = shard.rows(len(evalset.paths)) if shard is not None else (0, len(evalset.paths))
     image_ids, paths = evalset.image_ids[start:stop], evalset.paths[start:stop]
     if not paths:
-        raise MaskclsError(f"{evalset.info_csv}: shard {shard} of {len(evalset.paths)} rows is empty")
+        raise MaskclsError(f"{evalset.info_csv}: shard {shard} of {len(evalset.paths)} rows is empty" if shard
+                           else f"{evalset.info_csv}: no images to predict (it lists none)")
     # The scan's message names the info.csv line of a missing image; the decoder's only the path.
     scanned = {p.path: f"{p.path}: {p.message}" for p in evalset.problems if p.kind in IMAGE_PROBLEMS}
     no_face: dict[int, str] = {}
