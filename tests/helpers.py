@@ -80,3 +80,18 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 
     passed = {key: os.environ[key] for key in ("PYTHONPATH",) if key in os.environ}
     return {"PATH": "/usr/bin:/bin", "COLUMNS": "200", "MASKCLS_PROGRESS": "0", **passed, **extra}
+
+
+def train_tiny_run(tmp_path: Path, people: int = 8) -> Path:
+    """A run really trained for one epoch on tiny synthetic people (``test_efficientnet`` at 32 px), in
+    ``tmp_path/runs``; its data in ``tmp_path/synthetic``."""
+    from maskcls.config import load_config
+    from maskcls.data.synthetic import make_synthetic
+    from maskcls.engine.run import train
+
+    root = tmp_path / "synthetic"
+    make_synthetic(root, people=people, eval_people=0, seed=2, size=(48, 64))
+    cfg = load_config(None, [f"data.root={root}", "model.backbone=test_efficientnet", "model.pretrained=false",
+                             "model.img_size=32", "train.epochs=1", "train.loggers=[]", "cache.enabled=false",
+                             "split.val_fraction=0.25"])
+    return train(cfg, tmp_path / "runs", log=lambda _m: None)

@@ -5,9 +5,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score
 
-from maskcls.config import load_config
-from maskcls.data.synthetic import make_synthetic
-from maskcls.engine.run import train
+from helpers import train_tiny_run
 from maskcls.errors import MaskclsError
 from maskcls.inference.evaluate import evaluate_crops, mask_marginal, read_crop_labels, save_evaluation, score_masks
 
@@ -41,12 +39,8 @@ def test_labels_may_not_leave_the_folder(tmp_path):
 
 
 def test_evaluate_a_tiny_run_on_crops(tmp_path):
+    run = train_tiny_run(tmp_path)
     root = tmp_path / "synthetic"
-    make_synthetic(root, people=8, eval_people=0, seed=2, size=(48, 64))
-    cfg = load_config(None, [f"data.root={root}", "model.backbone=test_efficientnet", "model.pretrained=false",
-                             "model.img_size=32", "train.epochs=1", "train.loggers=[]", "train.cache=false",
-                             "split.val_fraction=0.25"])
-    run = train(cfg, tmp_path / "runs", log=lambda _m: None)
     crops = tmp_path / "crops"
     photos = sorted((root / "train" / "images").glob("*/*.jpg"))[:6]
     lines = ["file,mask"]

@@ -14,6 +14,7 @@ from PIL import Image
 from sklearn.metrics import f1_score
 
 from maskcls.data import devsplit
+from helpers import train_tiny_run
 from maskcls.errors import MaskclsError
 from maskcls.faces.detect import Face
 from maskcls.ood.eval_masks import TEMPLATE_POINTS
@@ -220,17 +221,10 @@ def test_figures_need_the_right_shapes(suite):
 
 def test_bench_ood_scores_a_tiny_run_and_a_predictor(suite, shared, tmp_path, monkeypatch, capsys):
     from maskcls.cli import main
-    from maskcls.config import load_config
-    from maskcls.data.synthetic import make_synthetic
-    from maskcls.engine.run import train
     from maskcls.ood.predictors import RunPredictor, TaskPredictor
 
+    run = train_tiny_run(tmp_path)
     root = tmp_path / "synthetic"
-    make_synthetic(root, people=8, eval_people=0, seed=2, size=(48, 64))
-    cfg = load_config(None, [f"data.root={root}", "model.backbone=test_efficientnet", "model.pretrained=false",
-                             "model.img_size=32", "train.epochs=1", "train.loggers=[]", "train.cache=false",
-                             "split.val_fraction=0.25"])
-    run = train(cfg, tmp_path / "runs", log=lambda _m: None)
     predictor = RunPredictor(run)
     assert isinstance(predictor, TaskPredictor)
     out = predictor.predict([np.zeros((40, 30, 3), np.uint8), np.full((90, 120, 3), 200, np.uint8)])
