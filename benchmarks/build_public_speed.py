@@ -1,7 +1,7 @@
 """Time ``maskcls data build-public`` (sampling, import, six masks drawn per person over every core) and its CPU
 seconds per person, with the load average beside it, into the ``speed-build-public`` section of RESULTS.md::
 
-    python benchmarks/build_public_speed.py --src ../shared/data/utkface --people 150 [--workers N]
+    python benchmarks/build_public_speed.py --src ../shared/data/utkface --people 150 [--workers N] [--keep DIR]
 
 The CPU seconds (all processes: this one and the pool's workers) divided by the cores give what the build would
 take on an idle machine, when the work spreads evenly; the wall time is what it took with the load there was.
@@ -30,13 +30,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--people", type=int, default=150)
     parser.add_argument("--eval-people", type=int, default=0)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="Build into this new folder and keep it (default: a temporary folder, removed).")
     args = parser.parse_args(argv)
     os.environ.setdefault("MASKCLS_PROGRESS", "0")
+    if args.keep is not None and args.keep.exists():
+        parser.error(f"{args.keep}: exists (the build never writes into an existing folder)")
     work = Path(tempfile.mkdtemp(prefix="maskcls-build-public-"))
+    target = args.keep if args.keep is not None else work / "public"
     try:
         before = os.getloadavg()[0]
         started = time.perf_counter()
-        result = build_public(args.src, work / "public", people=args.people, eval_people=args.eval_people,
+        result = build_public(args.src, target, people=args.people, eval_people=args.eval_people,
                               workers=args.workers)
         wall = time.perf_counter() - started
         after = os.getloadavg()[0]
@@ -56,10 +61,12 @@ def main(argv: list[str] | None = None) -> int:
         "## `build-public` speed (`benchmarks/build_public_speed.py`)", "",
         f"{people} people ({figures['complete']} complete, {figures['photos_drawn']:,} masked photos drawn) with "
         f"{workers} worker processes on {cores} cores: **{wall:.1f} s wall** with a 1-minute load average of "
-        f"{before:.1f}–{after:.1f} (other work shared the CPU), {cpu:.1f} CPU-s in all processes = "
+        f"{before:.1f}–{after:.1f}{' (other work shared the CPU)' if before > 0.5 else ' (idle before the start)'}, "
+        f"{cpu:.1f} CPU-s in all processes = "
         f"{figures['cpu_s_per_person']:.3f} CPU-s a person (the workers' start-up included). Spread evenly over "
-        f"{cores} idle cores that is {figures['idle_estimate_3000_people_min']:.1f} min for 2,700 + 300 people: "
-        "an estimate from CPU time, not a measured idle run."])
+        f"{cores} idle cores that is {figures['idle_estimate_3000_people_min']:.1f} min for 2,700 + 300 people"
+        + (f"; this run measured it: **{wall / 60:.1f} min wall**." if people >= 3000 and before <= 0.5
+           else ": an estimate from CPU time, not a measured idle run.")])
     print(markdown)
     from results_io import record_section
 
