@@ -80,3 +80,32 @@ def test_public_and_general_presets_cut_faces_and_read_real_masks():
     assert [s.kind for s in general.data.sources if s.name == "utkface-all"] == ["faces"]
     with_root = load_config("public", ["data.root=data/public"]).data.all_sources()
     assert with_root[0].kind == "competition" and str(with_root[0].root) == "data/public"
+
+
+def test_self_training_is_off_by_default_and_set_through_overrides(tmp_path):
+    assert load_config(None).self_training.folder is None
+    config = load_config(None, [f"self_training.folder={tmp_path}", "self_training.rounds=2",
+                                "self_training.thresholds.age=0.5", "self_training.weight=0.3"])
+    st = config.self_training
+    assert st.folder == tmp_path and st.rounds == 2 and st.weight == 0.3
+    assert (st.thresholds.mask, st.thresholds.gender, st.thresholds.age) == (0.9, 0.9, 0.5)
+    assert load_config(None, ["self_training.folder="]).self_training.folder is None
+
+
+@pytest.mark.parametrize("override,match", [
+    ("self_training.rounds=0", "self_training.rounds: Input should be greater than or equal to 1"),
+    ("self_training.thresholds.mask=1", "self_training.thresholds.mask"),
+    ("self_training.thresholds.size=0.5", "self_training.thresholds.size: Extra inputs"),
+    ("self_training.weight=0", "self_training.weight"),
+    ("self_training.limit=0", "self_training.limit"),
+])
+def test_bad_self_training_keys_are_one_line_errors(override, match):
+    with pytest.raises(ConfigError, match=match) as caught:
+        load_config(None, [override])
+    assert "\n" not in str(caught.value)
+
+
+def test_a_labels_file_is_only_for_a_crops_source(tmp_path):
+    source = {"kind": "faces", "root": str(tmp_path), "labels": str(tmp_path / "x.csv")}
+    with pytest.raises(ConfigError, match="labels is for a crops source"):
+        load_config(None, [f"data.sources=[{source}]"])

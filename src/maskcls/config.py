@@ -49,6 +49,8 @@ class SourceConfig(_Strict):
         exclude: competition roots made by ``build-public`` whose people (``train/sources.csv`` and
             ``eval_sources.csv``) a ``faces`` source leaves out, so no validation or eval person is trained on;
             the run's own competition sources are always left out.
+        labels: for ``crops`` only, the labels file when it is not ``root/labels.csv`` (its ``file`` column still
+            names files inside ``root``): a self-training round reads its ``pseudo_labels.csv`` this way.
     """
 
     kind: Literal["competition", "crops", "faces"]
@@ -58,6 +60,13 @@ class SourceConfig(_Strict):
     limit: int | None = Field(None, ge=1)
     holdout: Literal["auto", "none", "utkface", "facemask", "realmask"] = "auto"
     exclude: list[Path] = Field(default_factory=list)
+    labels: Path | None = None
+
+    @model_validator(mode="after")
+    def _labels_of_crops(self) -> "SourceConfig":
+        if self.labels is not None and self.kind != "crops":
+            raise ValueError(f"data.sources {self.label}: labels is for a crops source (this one is {self.kind})")
+        return self
 
     @property
     def label(self) -> str:
@@ -351,6 +360,51 @@ class CacheConfig(_Strict):
     dir: Path | None = None
 
 
+class TaskThresholds(_Strict):
+    """Per task, the predicted probability a pseudo label must be above to be kept (self-training).
+
+    Attributes:
+        mask: for the mask status.
+        gender: for the gender.
+        age: for the age band.
+    """
+
+    mask: float = Field(0.9, ge=0.0, lt=1.0)
+    gender: float = Field(0.9, ge=0.0, lt=1.0)
+    age: float = Field(0.8, ge=0.0, lt=1.0)
+
+
+class SelfTrainingConfig(_Strict):
+    """Self-training on photos without labels (:mod:`maskcls.engine.self_training`); off while ``folder`` is null.
+
+    Round 0 is the normal run; round ``r`` then trains a fresh model in ``RUN/round<r>/`` on the labelled data plus
+    ``folder``'s photos as round ``r-1``'s best model labels them, each task kept only where it is confident.
+
+    Attributes:
+        folder: the photos without labels (the folder's own files, not its subfolders), e.g. a competition's
+            ``eval/images``; ``null`` turns self-training off.
+        rounds: how many times to pseudo-label and retrain after round 0 (at least 1).
+        weight: the pseudo-labelled photos' share of each epoch's draws against the other sources, as a
+            ``data.sources`` weight (1 where a source has none); ``null`` draws them like every other photo.
+        thresholds: per task (``mask``, ``gender``, ``age``), the probability a predicted label must be above to
+            be kept (:class:`TaskThresholds`); a photo keeps the tasks that pass, and one that keeps none is not
+            trained on.
+        limit: pseudo-label at most this many of the folder's photos, a random subset seeded by ``seed`` (the
+            same photos every round).
+    """
+
+    folder: Path | None = None
+    rounds: int = Field(1, ge=1)
+    weight: float | None = Field(None, gt=0.0)
+    thresholds: TaskThresholds = Field(default_factory=TaskThresholds)
+    limit: int | None = Field(None, ge=1)
+
+    @field_validator("folder", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value in ("", "null") else value
+
+
 #: Keys of the ``train`` section that moved to their own sections: old name → (section, key).
 MOVED_TRAIN_KEYS = {
     **{key: ("input", key) for key in ("crop", "face_margin", "face_detector", "face_pick", "background")},
@@ -371,6 +425,7 @@ class Config(_Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     input: InputConfig = Field(default_factory=InputConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    self_training: SelfTrainingConfig = Field(default_factory=SelfTrainingConfig)
 
     @model_validator(mode="before")
     @classmethod

@@ -4,7 +4,9 @@
 ``best.pt`` (the weights ``train.monitor`` chose, with the epoch they come from), ``last.pt`` (everything needed to
 resume), ``val_predictions.csv``, ``plots/``, ``report.html`` and ``tb/``. A k-fold parent holds ``config.yaml``,
 ``split.json`` and ``kfold.json`` (the marker, with the number of folds), then ``fold0/`` … (each a run folder of
-its own), ``oof.csv`` and ``oof_metrics.json``. An export lies in ``export/model.onnx``.
+its own), ``oof.csv`` and ``oof_metrics.json``. A self-training run (:mod:`maskcls.engine.self_training`) is
+round 0's run folder holding ``self_training.json`` (every round, and the ``final`` one) and ``round1/`` …, each a
+run folder of its own with the ``pseudo_labels.csv`` it trained on. An export lies in ``export/model.onnx``.
 
 :class:`RunFolder` names every one of these paths and reads and writes them; nothing else spells them out.
 Checkpoints hold plain tensors and containers only (loadable with ``weights_only=True``) and are written atomically.
@@ -155,6 +157,8 @@ class RunFolder:
     OOF_METRICS = "oof_metrics.json"
     REPORT = "report.html"
     FACE_FALLBACKS = "face_fallbacks.txt"
+    SELF_TRAINING = "self_training.json"
+    PSEUDO_LABELS = "pseudo_labels.csv"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -221,6 +225,16 @@ class RunFolder:
     @property
     def face_fallbacks_path(self) -> Path:
         return self.path / self.FACE_FALLBACKS
+
+    @property
+    def self_training_path(self) -> Path:
+        """A self-training run's record of its rounds (what each labelled and kept, its score) and final round."""
+        return self.path / self.SELF_TRAINING
+
+    @property
+    def pseudo_labels_path(self) -> Path:
+        """A self-training round's pseudo labels: one row a photo, each task's label (or blank) and probability."""
+        return self.path / self.PSEUDO_LABELS
 
     @property
     def plots(self) -> Path:
@@ -412,6 +426,31 @@ class RunFolder:
     def unfinished_folds(self, n_splits: int) -> list[int]:
         """The folds without a finished run."""
         return [k for k in range(n_splits) if not self.fold(k).is_finished()]
+
+    # ---- self-training ----------------------------------------------------------------------------------
+    def is_self_training(self) -> bool:
+        """A self-training run: its ``config.yaml`` sets ``self_training.folder`` (its rounds' configs do not)."""
+        return self.has_config() and self.read_config().self_training.folder is not None
+
+    def round(self, r: int) -> "RunFolder":
+        """The run folder of round ``r`` (from 1) of a self-training run."""
+        return RunFolder(self.path / f"round{r}")
+
+    def write_self_training(self, summary: dict[str, Any]) -> Path:
+        return write_text(self.self_training_path, json.dumps(summary, indent=1) + "\n")
+
+    def read_self_training(self) -> dict[str, Any]:
+        """``self_training.json`` (an empty record when the first round has not been labelled yet).
+
+        Raises:
+            MaskclsError: if the file is unreadable.
+        """
+        try:
+            return json.loads(self.self_training_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise MaskclsError(f"{self.self_training_path}: unreadable self-training record ({exc})") from None
 
     def members(self) -> list[Path]:
         """The run folders this one stands for: a k-fold parent gives its folds in order, anything else itself.

@@ -6,7 +6,9 @@ Three kinds of source (:class:`~maskcls.config.SourceConfig`):
   validation; validation never leaves them.
 - ``crops``: a folder of labelled face crops, ``labels.csv`` with ``file,mask`` (the mask status as a name or
   code) and optional ``gender`` and ``age`` columns (blank where unknown), as ``maskcls data import-boxes``
-  writes it and ``../shared/data/realmask`` ships it. Each crop is its own "person".
+  writes it and ``../shared/data/realmask`` ships it. Each crop is its own "person". The mask may be blank too
+  (a self-training round's ``pseudo_labels.csv``, read through the source's ``labels``); a row with no label at
+  all trains nothing and is left out (an ``info`` problem ``no-label`` names it).
 - ``faces``: a UTKFace-style folder (``labels.csv`` with ``file,age,gender,race``, or UTKFace file names): age
   and gender only, the mask status unknown.
 
@@ -151,9 +153,9 @@ def parse_age(value: str, bands: AgeBands) -> int | None:
 
 def _crops(source: "SourceConfig", bands: AgeBands) -> SourceRecords:
     root = Path(source.root)
-    labels = root / "labels.csv"
+    labels = Path(source.labels) if source.labels is not None else root / "labels.csv"
     if not labels.is_file():
-        raise DataError(f"{labels}: a crops source needs labels.csv (file,mask[,gender,age])")
+        raise DataError(f"{labels}: a crops source needs its labels file (file,mask[,gender,age])")
     rows = read_csv_rows(labels, ("file", "mask"))
     header = list(rows[0]) if rows else []
     photo_of = [row.get("source") or Path(row["file"]).name for row in rows]
@@ -169,12 +171,15 @@ def _crops(source: "SourceConfig", bands: AgeBands) -> SourceRecords:
         if relative.is_absolute() or ".." in relative.parts:
             raise DataError(f"{labels}: line {line}: file {row['file']!r} must be a path inside {root}")
         try:
-            mask = int(parse_mask(row["mask"]))
+            mask = _optional(row["mask"], parse_mask)
             gender = _optional(row.get("gender", ""), parse_gender)
             age = parse_age(row.get("age", ""), bands)
         except ValueError as exc:
             raise DataError(f"{labels}: line {line}: {exc}") from None
         path = root / relative
+        if mask is None and gender is None and age is None:
+            out.problems.append(Problem("info", "no-label", path, f"{labels.name} line {line}: no label; left out"))
+            continue
         if not path.is_file():
             out.problems.append(Problem("error", "missing-image", path,
                                         f"listed on {labels.name} line {line}; skipped"))

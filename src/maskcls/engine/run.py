@@ -532,7 +532,8 @@ def _quiet(_message: str) -> None:
 
 def train(cfg: Config, runs_root: Path = Path("runs"), fold: int | None = None, folder: Path | None = None,
           log: Log = print, on_epoch: EpochHook | None = None) -> Path:
-    """Train one model and return its run folder.
+    """Train one model and return its run folder (``self_training`` is not read here: its rounds are
+    :func:`maskcls.engine.self_training.train_self_training`'s, which trains this run as round 0).
 
     Args:
         cfg: the resolved configuration.
@@ -550,8 +551,18 @@ def train(cfg: Config, runs_root: Path = Path("runs"), fold: int | None = None, 
         run = RunFolder.create(folder or runs_root / cfg.name)
         run.write_config(cfg)
         folder = run.path
-        keep(folder, f"resume with `maskcls train --resume {folder}`")
     folder = distributed.broadcast_object(folder)  # the others use rank 0's folder, so -N numbering stays unique
+    return train_in(cfg, folder, fold, log, on_epoch)
+
+
+def train_in(cfg: Config, folder: Path, fold: int | None = None, log: Log = print,
+             on_epoch: EpochHook | None = None) -> Path:
+    """Train one model in ``folder``, made for it and already holding its ``config.yaml`` (as :func:`train`
+    leaves it, or a self-training round with the pseudo labels its config names); every process passes the same
+    folder. Arguments as :func:`train`."""
+    main = distributed.world().main
+    if main:
+        keep(folder, f"resume with `maskcls train --resume {folder}`")
     log = log if main else _quiet
     run = Run(cfg, folder, fold, log, on_epoch)
     log(f"run folder: {folder}")
