@@ -193,7 +193,8 @@ class AugConfig(_Strict):
 
     Attributes:
         preset: ``none``, ``base`` (flip + small shift/scale), ``center_brightness`` (the winners' centre crop +
-            brightness), ``color_jitter``, ``random_erasing``, ``randaugment`` or ``wild`` (crowd and camera
+            brightness), ``color_jitter``, ``random_erasing``, ``randaugment``, ``autoaugment`` (ImageNet policy),
+            ``trivialaugment`` (TrivialAugmentWide; these three on ``base``) or ``wild`` (crowd and camera
             photos: loose crop, rotation, colour, low resolution, blur, JPEG).
         cutmix: probability of CutMix per batch; ``cutmix_vertical`` pastes the left/right half instead of a box.
         mixup: probability of MixUp per batch.
@@ -202,7 +203,8 @@ class AugConfig(_Strict):
     """
 
     preset: Literal[
-        "none", "base", "center_brightness", "color_jitter", "random_erasing", "randaugment", "wild"
+        "none", "base", "center_brightness", "color_jitter", "random_erasing", "randaugment", "autoaugment",
+        "trivialaugment", "wild"
     ] = "base"
     cutmix: float = Field(0.0, ge=0.0, le=1.0)
     cutmix_alpha: float = Field(1.0, gt=0.0)
