@@ -82,16 +82,22 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return {"PATH": "/usr/bin:/bin", "COLUMNS": "200", "MASKCLS_PROGRESS": "0", **passed, **extra}
 
 
-def train_tiny_run(tmp_path: Path, people: int = 8) -> Path:
-    """A run really trained for one epoch on tiny synthetic people (``test_efficientnet`` at 32 px), in
-    ``tmp_path/runs``; its data in ``tmp_path/synthetic``."""
+def tiny_config(root: Path, *overrides: str):
+    """The config of a tiny run on the competition root ``root``: ``test_efficientnet`` at 32 px, one epoch, no
+    loggers, the image cache in memory, a quarter of the people validating; ``overrides`` go last."""
     from maskcls.config import load_config
+
+    return load_config(None, [f"data.root={root}", "model.backbone=test_efficientnet", "model.pretrained=false",
+                              "model.img_size=32", "train.epochs=1", "train.loggers=[]", "cache.enabled=false",
+                              "split.val_fraction=0.25", *overrides])
+
+
+def train_tiny_run(tmp_path: Path, people: int = 8) -> Path:
+    """A run really trained for one epoch on tiny synthetic people (:func:`tiny_config`), in ``tmp_path/runs``; its
+    data in ``tmp_path/synthetic``."""
     from maskcls.data.synthetic import make_synthetic
     from maskcls.engine.run import train
 
     root = tmp_path / "synthetic"
     make_synthetic(root, people=people, eval_people=0, seed=2, size=(48, 64))
-    cfg = load_config(None, [f"data.root={root}", "model.backbone=test_efficientnet", "model.pretrained=false",
-                             "model.img_size=32", "train.epochs=1", "train.loggers=[]", "cache.enabled=false",
-                             "split.val_fraction=0.25"])
-    return train(cfg, tmp_path / "runs", log=lambda _m: None)
+    return train(tiny_config(root), tmp_path / "runs", log=lambda _m: None)

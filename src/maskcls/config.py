@@ -17,10 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from maskcls.errors import MaskclsError
 from maskcls.faces.detect import DETECTORS, PICK_POLICIES
 from maskcls.faces.segment import BACKGROUNDS
-from maskcls.labels import AgeBands, TrainingAgePolicy
+from maskcls.labels import AgeBands, Mask, TrainingAgePolicy
 from maskcls.vision.preprocess import CROPS
 
 PRESETS = Path(__file__).with_name("presets")
+#: Mask states as ``data.train_mask_states`` names them: the names of :class:`~maskcls.labels.Mask`, lower case.
+MaskState = Literal["wear", "incorrect", "not_wear"]
 
 
 class ConfigError(MaskclsError):
@@ -84,6 +86,9 @@ class DataConfig(_Strict):
         age_thresholds: evaluation age bands (lower bounds of the middle and oldest band).
         train_old_threshold: training-only lower bound of the oldest band (e.g. 58); evaluation is unchanged.
         train_drop_ages: inclusive age range left out of training (e.g. ``[57, 59]``); evaluation is unchanged.
+        train_mask_states: train only on the competition photos of these mask states (``wear``, ``incorrect``,
+            ``not_wear``), e.g. ``[wear, not_wear]`` for the age and gender member of a task-level ensemble;
+            validation keeps every photo, so scores stay comparable; ``null`` trains on all.
         relabel: corrections files applied in order; ``default`` is the shipped list of documented fixes,
             an empty list turns relabeling off.
     """
@@ -93,6 +98,7 @@ class DataConfig(_Strict):
     age_thresholds: tuple[int, int] = (30, 60)
     train_old_threshold: int | None = None
     train_drop_ages: tuple[int, int] | None = None
+    train_mask_states: list[MaskState] | None = None
     relabel: list[str] = Field(default_factory=lambda: ["default"])
 
     @model_validator(mode="after")
@@ -105,6 +111,13 @@ class DataConfig(_Strict):
         if len(set(labels)) != len(labels):
             raise ValueError(f"data.sources: two sources share a name ({', '.join(labels)}); set name: on one")
         return self
+
+    @field_validator("train_mask_states")
+    @classmethod
+    def _some_states(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError("an empty list leaves out every competition photo (null trains on all)")
+        return value
 
     def all_sources(self) -> list[SourceConfig]:
         """``root`` (as a competition source) followed by ``sources``."""
@@ -119,6 +132,12 @@ class DataConfig(_Strict):
         """The training-only age policy built on the evaluation bands."""
         drop = tuple(self.train_drop_ages) if self.train_drop_ages else None
         return TrainingAgePolicy(self.bands(), self.train_old_threshold, drop)
+
+    def train_masks(self) -> set[int] | None:
+        """The mask codes of ``train_mask_states`` (``None``: every state trains)."""
+        if self.train_mask_states is None:
+            return None
+        return {int(Mask[state.upper()]) for state in self.train_mask_states}
 
 
 class SplitConfig(_Strict):
@@ -202,7 +221,8 @@ class AugConfig(_Strict):
 
     Attributes:
         preset: ``none``, ``base`` (flip + small shift/scale), ``center_brightness`` (the winners' centre crop +
-            brightness), ``color_jitter``, ``random_erasing``, ``randaugment`` or ``wild`` (crowd and camera
+            brightness), ``color_jitter``, ``random_erasing``, ``randaugment``, ``autoaugment`` (ImageNet policy),
+            ``trivialaugment`` (TrivialAugmentWide; these three on ``base``) or ``wild`` (crowd and camera
             photos: loose crop, rotation, colour, low resolution, blur, JPEG).
         cutmix: probability of CutMix per batch; ``cutmix_vertical`` pastes the left/right half instead of a box.
         mixup: probability of MixUp per batch.
@@ -211,7 +231,8 @@ class AugConfig(_Strict):
     """
 
     preset: Literal[
-        "none", "base", "center_brightness", "color_jitter", "random_erasing", "randaugment", "wild"
+        "none", "base", "center_brightness", "color_jitter", "random_erasing", "randaugment", "autoaugment",
+        "trivialaugment", "wild"
     ] = "base"
     cutmix: float = Field(0.0, ge=0.0, le=1.0)
     cutmix_alpha: float = Field(1.0, gt=0.0)
@@ -235,6 +256,9 @@ class TrainConfig(_Strict):
             ``0.6*focal+0.4*f1``.
         sampler: ``weighted`` draws batches with WeightedRandomSampler by class; ``none`` shuffles.
         oversample: repeat the photos of these 18-class labels this many times per epoch, e.g. ``{8: 3}``.
+        undersample_masks: each epoch, every person of a competition source trains on only this many (1-4) of
+            their five ``mask*`` photos, drawn anew each epoch from the seed and the epoch, plus all their other
+            photos; applied before ``oversample`` and the sampler; ``null`` trains on all five.
         features: the CPU fast path: freeze the backbone, compute features once, train the head on them.
         unfreeze_epochs: after a feature-cached head, fine-tune the last ``unfreeze_stages`` stages this long.
         finetune_bn: during that fine-tune, ``frozen`` keeps BatchNorm statistics as they were when the head's
@@ -279,6 +303,7 @@ class TrainConfig(_Strict):
     class_weights: bool = False
     sampler: Literal["none", "weighted"] = "none"
     oversample: dict[int, int] = Field(default_factory=dict)
+    undersample_masks: int | None = None
     features: bool = False
     unfreeze_epochs: int = Field(0, ge=0)
     unfreeze_stages: int = Field(2, ge=1)
@@ -315,6 +340,13 @@ class TrainConfig(_Strict):
         for label, times in value.items():
             if not 0 <= label < 18 or times < 1:
                 raise ValueError(f"oversample {{{label}: {times}}}: expected an 18-class label 0-17 and a repeat >= 1")
+        return value
+
+    @field_validator("undersample_masks")
+    @classmethod
+    def _mask_photos(cls, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= 4:
+            raise ValueError(f"{value}: expected 1-4 (of a person's 5 mask photos kept each epoch) or null")
         return value
 
 

@@ -54,6 +54,8 @@ STEM_TO_MASK: dict[str, Mask] = {
     "normal": Mask.NOT_WEAR,
 }
 STEMS: tuple[str, ...] = tuple(STEM_TO_MASK)
+#: The five photos of a person wearing the mask (``mask1`` … ``mask5``).
+MASK_STEMS: tuple[str, ...] = tuple(stem for stem, mask in STEM_TO_MASK.items() if mask is Mask.WEAR)
 
 MASK_NAMES = ("wear", "incorrect", "not wear")
 GENDER_NAMES = ("male", "female")

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from PIL import Image
+from torchvision.transforms import v2
 
 from maskcls.config import AugConfig
 from maskcls.vision import transforms as T
@@ -82,9 +83,40 @@ def test_center_brightness_crops_away_the_border():
 
 def test_unknown_preset_and_interpolation():
     with pytest.raises(ValueError, match="randaugment"):
-        build_transforms("autoaugment", PRE, True)
+        build_transforms("augmix", PRE, True)
     with pytest.raises(ValueError, match="interpolation"):
         build_transforms("base", SimpleNamespace(**{**vars(PRE), "interpolation": "lanczos7"}), True)
+
+
+POLICIES = {"autoaugment": v2.AutoAugment, "trivialaugment": v2.TrivialAugmentWide}
+
+
+@pytest.mark.parametrize("preset", list(POLICIES))
+def test_policy_presets_apply_their_policy_to_uint8_after_the_base_crop(preset):
+    stages = build_transforms(preset, PRE, True).transforms
+    kinds = [type(stage) for stage in stages]
+    policy = kinds.index(POLICIES[preset])
+    assert kinds.index(v2.RandomHorizontalFlip) < policy < kinds.index(v2.ToDtype)  # on base, before the scaling
+    if preset == "autoaugment":
+        assert stages[policy].policy == v2.AutoAugmentPolicy.IMAGENET
+
+
+@pytest.mark.parametrize("preset", list(POLICIES))
+def test_policy_presets_are_seeded_and_change_the_image(preset):
+    image = random_image(seed=5)
+    transform, base = build_transforms(preset, PRE, True), build_transforms("base", PRE, True)
+
+    def under_seed(t, seed: int) -> torch.Tensor:
+        torch.manual_seed(seed)
+        return t(image)
+
+    out = under_seed(transform, 0)
+    assert type(out) is torch.Tensor and out.dtype == torch.float32 and out.shape == (3, *SIZE)
+    assert torch.equal(under_seed(transform, 0), out)
+    assert not torch.equal(under_seed(transform, 1), out)
+    # base draws the same crop and flip first under the same seed, so what differs is the policy's operation
+    changed = [not torch.equal(under_seed(transform, seed), under_seed(base, seed)) for seed in range(8)]
+    assert sum(changed) >= 5, changed
 
 
 def one_hot_targets(targets: dict[str, torch.Tensor], n_classes: dict[str, int]) -> dict[str, torch.Tensor]:

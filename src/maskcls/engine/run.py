@@ -106,7 +106,14 @@ def prepare_data(cfg: Config, fold: int | None = None, log: Log = print) -> RunD
     kept = np.array([records[i].age is None or policy.keep(records[i].age) for i in train_idx], dtype=bool)
     if (~kept).any():
         log(f"data: {int((~kept).sum())} training photos dropped by data.train_drop_ages={cfg.data.train_drop_ages}")
-    return RunData(records, split, train_idx[kept], val_idx, source_of=source_of, sources=parts)
+    train_idx = train_idx[kept]
+    masks = cfg.data.train_masks()
+    if masks is not None:  # competition photos only: the other sources' mask labels are theirs to keep
+        listed = np.array([i >= len(competition) or records[i].mask in masks for i in train_idx], dtype=bool)
+        log(f"data: {int((~listed).sum())} training photos left out by data.train_mask_states="
+            f"[{', '.join(cfg.data.train_mask_states)}]")
+        train_idx = train_idx[listed]
+    return RunData(records, split, train_idx, val_idx, source_of=source_of, sources=parts)
 
 
 class MetricsLog:
@@ -171,7 +178,7 @@ class Run:
         self.metrics = MetricsLog(self.run.metrics_path)
         self.writers = open_loggers(cfg, folder) if self.world.main else []
         self.stopped = False  # set when ``on_epoch`` asked to stop
-        self._loaders: dict[str, tuple[Any, int, DataLoader]] = {}
+        self._loaders: dict[str, tuple[Any, np.ndarray, DataLoader]] = {}
         self.trace = Trace.from_env(self.world.rank, self.world.size)
         self.with_val = False  # set once the last epochs start training on the validation people too
 
@@ -226,7 +233,7 @@ class Run:
             self.train_targets.update(teacher_targets(records, cfg, cache_dir, self.log))
         self.val_targets = record_targets(records, bands)
         train_transform = None if cfg.aug.batched else build_transforms(cfg.aug.preset, pre, True)  # uint8 batches
-        self.train_set = RecordDataset(records, self.cache, train_transform, self.train_targets, self._train_indices())
+        self.train_set = RecordDataset(records, self.cache, train_transform, self.train_targets, self._train_indices(1))
         self.val_set = RecordDataset(records, self.cache, build_transforms(cfg.aug.preset, pre, False),
                                      self.val_targets, self.data.val_idx)
         self.objective = Objective(cfg.model, cfg.train, self._class_counts()).to(self.device)
@@ -257,16 +264,39 @@ class Run:
 
         return cache_folder(self.cfg.cache)
 
-    def _train_indices(self) -> np.ndarray:
-        from maskcls.vision.sampling import oversample_indices
+    def _train_indices(self, epoch: int) -> np.ndarray:
+        """The training photos of ``epoch`` (counted over all phases from 1): the validation people's too once
+        ``train.train_on_val_epochs`` began, then ``train.undersample_masks``' draw for the epoch, then the repeats
+        of ``train.oversample``."""
+        from maskcls.vision.sampling import oversample_indices, undersample_indices
 
         idx = self.data.train_idx
         if self.with_val:
             idx = np.concatenate([idx, self.data.val_idx])
+        if self.cfg.train.undersample_masks:
+            people, stems = self._mask_photo_people(idx)
+            idx = idx[undersample_indices(people, stems, self.cfg.train.undersample_masks, self.cfg.seed, epoch)]
         if self.cfg.train.oversample:
             labels = self.train_targets["class18"][idx]
             idx = idx[oversample_indices(labels, {int(k): int(v) for k, v in self.cfg.train.oversample.items()})]
         return idx
+
+    def _mask_photo_people(self, idx: np.ndarray) -> tuple[list[str | None], list[str]]:
+        """For ``train.undersample_masks``: the person (``source/folder``) of every ``mask*`` photo of a competition
+        source among ``idx`` (``None`` for every other photo, which is always kept), and every photo's stem."""
+        from maskcls.labels import MASK_STEMS
+
+        people: list[str | None] = []
+        for i in idx:
+            record, source = self.data.records[i], self.data.sources[self.data.source_of[i]]
+            drawn = source.config.kind == "competition" and record.stem in MASK_STEMS
+            people.append(f"{source.name}/{record.person}" if drawn else None)
+        return people, [self.data.records[i].stem for i in idx]
+
+    def _draw_epoch(self, train_set, phase: Phase, epoch: int) -> None:
+        """Give ``train_set`` the training photos of ``epoch`` (on features: each one plain and mirrored)."""
+        idx = self._train_indices(epoch)
+        train_set.indices = np.concatenate([idx, idx + len(self.data.records)]) if phase.on_features else idx
 
     def _class_counts(self) -> dict[str, np.ndarray]:
         from maskcls.engine.objective import HEAD_TASKS
@@ -282,8 +312,9 @@ class Run:
         """A loader whose order depends only on the seed and the epoch, so a resumed run sees the same batches.
 
         Under torchrun each process gets its shard of every global batch (see
-        :class:`~maskcls.engine.distributed.DistributedWeightedSampler`). The loader is kept while the dataset
-        stays the same, so on CUDA its workers persist from one epoch to the next.
+        :class:`~maskcls.engine.distributed.DistributedWeightedSampler`). The loader is kept while the dataset and
+        its items stay the same, so on CUDA its workers persist from one epoch to the next (a new draw of
+        ``train.undersample_masks`` makes a new loader: persistent workers would keep the old items).
         """
         from maskcls.vision.sampling import draw_weights
 
@@ -312,10 +343,10 @@ class Run:
         return self._loader("eval" if positions is None else "eval-shard", dataset, build)
 
     def _loader(self, role: str, dataset, build: Callable[[], DataLoader]) -> DataLoader:
-        """The loader of ``role`` kept from an earlier call if it serves the same dataset at the same size."""
+        """The loader of ``role`` kept from an earlier call if it serves the same dataset over the same items."""
         kept = self._loaders.get(role)
-        if kept is None or kept[0] is not dataset or kept[1] != len(dataset):
-            kept = self._loaders[role] = (dataset, len(dataset), build())
+        if kept is None or kept[0] is not dataset or not np.array_equal(kept[1], dataset.indices):
+            kept = self._loaders[role] = (dataset, dataset.indices.copy(), build())
         return kept[2]
 
     def _loader_options(self) -> dict[str, Any]:
@@ -345,7 +376,7 @@ class Run:
         n = len(self.data.records)
         both = torch.cat(views)
         doubled = {k: np.concatenate([v, v]) for k, v in self.train_targets.items()}
-        train_idx = self._train_indices()
+        train_idx = self._train_indices(1)  # the head phase comes first
         train = FeatureDataset(both, doubled, np.concatenate([train_idx, train_idx + n]))
         val = FeatureDataset(views[0], self.val_targets, self.data.val_idx)
         return train, val
@@ -402,9 +433,11 @@ class Run:
             for epoch in range(trainer.epoch, phase.epochs):
                 global_epoch = sum(p.epochs for p in phases[:number]) + epoch + 1
                 with_val = cfg.train.train_on_val_epochs and global_epoch > total_epochs - cfg.train.train_on_val_epochs
-                if with_val and not phase.on_features and not self.with_val:
+                joins = with_val and not phase.on_features and not self.with_val
+                if joins:
                     self.with_val = True
-                    self.train_set.indices = self._train_indices()
+                if joins or cfg.train.undersample_masks:
+                    self._draw_epoch(train_set, phase, global_epoch)
                 # Processes draw their own dropout and augmentation (rank 0, and a lone process, as before).
                 seed_everything(cfg.seed * 10_007 + global_epoch + 7_919 * self.world.rank, cfg.train.deterministic)
                 stats = self._train_one(trainer, train_set, global_epoch, total_epochs, phase)

@@ -1,7 +1,9 @@
-"""Class-balanced sampling: per-class counts, a class-weighted sampler, and oversampling by repetition."""
+"""Class-balanced sampling: per-class counts, a class-weighted sampler, oversampling by repetition, and per-person
+undersampling drawn anew each epoch."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Sequence
 
 import numpy as np
@@ -59,6 +61,46 @@ def oversample_indices(labels: Sequence[int] | np.ndarray, factors: dict[int, in
     labels = np.asarray(labels, dtype=np.int64)
     repeats = np.array([factors.get(int(c), 1) for c in labels], dtype=np.int64)
     return np.repeat(np.arange(len(labels)), repeats)
+
+
+def _score(seed: int, epoch: int, person: str, photo: str) -> bytes:
+    """A pseudo-random rank of one photo in one epoch's draw, the same in every process and Python run."""
+    return hashlib.blake2b(f"{seed}\0{epoch}\0{person}\0{photo}".encode(), digest_size=8).digest()
+
+
+def undersample_indices(people: Sequence[str | None], photos: Sequence[str], k: int, seed: int,
+                        epoch: int) -> np.ndarray:
+    """Positions (ascending) left when every person keeps only ``k`` of their photos, drawn anew each epoch.
+
+    Each photo is ranked by a hash of ``(seed, epoch, person, photo)`` and each person keeps their ``k``
+    lowest-ranked photos (all of them when they have ``k`` or fewer). A person's draw thus depends on the seed, the
+    epoch and their own photos only, not on the other people, the order of the items or the process drawing it:
+    every torchrun rank, and a resumed run, draws the same photos.
+
+    Args:
+        people: the person of every item; ``None`` for an item that is always kept.
+        photos: every item's name within its person (e.g. its file stem).
+        k: photos kept per person.
+        seed: the run's seed.
+        epoch: the epoch drawn.
+
+    Raises:
+        ValueError: on ``k`` below 1, or ``people`` and ``photos`` of different lengths.
+    """
+    if k < 1:
+        raise ValueError(f"photos kept per person must be >= 1, got {k}")
+    if len(people) != len(photos):
+        raise ValueError(f"{len(people)} people for {len(photos)} photos")
+    kept: list[int] = []
+    ranked: dict[str, list[tuple[bytes, int]]] = {}
+    for position, (person, photo) in enumerate(zip(people, photos)):
+        if person is None:
+            kept.append(position)
+        else:
+            ranked.setdefault(person, []).append((_score(seed, epoch, person, photo), position))
+    for draws in ranked.values():
+        kept.extend(position for _, position in sorted(draws)[:k])
+    return np.sort(np.asarray(kept, dtype=np.int64))
 
 
 def draw_weights(labels: Sequence[int] | np.ndarray, sources: Sequence[int] | np.ndarray,

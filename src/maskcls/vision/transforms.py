@@ -15,6 +15,8 @@ scale and normalise. Train presets:
 * ``color_jitter`` — ``base`` + ColorJitter(0.3, 0.3, 0.3, 0.05).
 * ``random_erasing`` — ``base`` + RandomErasing(p=0.25) on the normalised tensor.
 * ``randaugment`` — ``base`` + RandAugment(num_ops=2, magnitude=9) on uint8.
+* ``autoaugment`` — ``base`` + AutoAugment with its ImageNet policy on uint8.
+* ``trivialaugment`` — ``base`` + TrivialAugmentWide (one op a photo, at a uniformly drawn strength) on uint8.
 * ``wild`` — for photos taken anywhere (crowds, an entrance camera): a looser crop (scale 0.6–1), flip,
   rotation ±15°, strong colour jitter, some grayscale, and the faults of small far-away faces: a random
   downscale to 12–64 px and back (half the time), blur and JPEG artefacts.
@@ -134,6 +136,14 @@ def _preset_randaugment(preprocess: Any) -> list[Callable]:
     return [*_base(preprocess), v2.RandAugment(num_ops=2, magnitude=9), *_normalise(preprocess)]
 
 
+def _preset_autoaugment(preprocess: Any) -> list[Callable]:
+    return [*_base(preprocess), v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET), *_normalise(preprocess)]
+
+
+def _preset_trivialaugment(preprocess: Any) -> list[Callable]:
+    return [*_base(preprocess), v2.TrivialAugmentWide(), *_normalise(preprocess)]
+
+
 def _preset_wild(preprocess: Any) -> list[Callable]:
     crop = v2.RandomResizedCrop(
         list(preprocess.size), scale=(0.6, 1.0), ratio=(0.8, 1.25), interpolation=_interpolation(preprocess)
@@ -159,6 +169,8 @@ PRESETS: dict[str, Callable[[Any], list[Callable]]] = {
     "color_jitter": _preset_color_jitter,
     "random_erasing": _preset_random_erasing,
     "randaugment": _preset_randaugment,
+    "autoaugment": _preset_autoaugment,
+    "trivialaugment": _preset_trivialaugment,
     "wild": _preset_wild,
 }
 
