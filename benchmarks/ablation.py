@@ -82,7 +82,8 @@ ROWS: tuple[Row, ...] = (
     Row("oversample_5x", "≥ 60 photos repeated 5×", (oversample(5),)),
     Row("soft_sharing", "task towers after stage 4, L2-linked (1e-3)",
         ("model.sharing=soft", "model.shared_stages=4", "model.tower_l2=0.001")),
-    Row("self_training", "1 round on the pseudo-labelled eval photos (transductive, as teams did)",
+    Row("self_training", "1 round on the eval photos pseudo-labelled above the default thresholds, "
+        "sampling weight 0.5 (transductive, as teams did)",
         kind="self_training"),
     Row("ema", "EMA of the weights (decay 0.9: this scale has few steps)", ("train.ema=0.9",)),
     Row("tta_flip", "the base runs, predicted with the horizontal flip averaged in", kind="tta"),
@@ -253,10 +254,11 @@ def run_time(run: Path) -> tuple[float, float]:
 
 
 def train_one(args: argparse.Namespace, overrides: list[str], name: str, kind: str = "train") -> Path:
-    """Train one run (or a k-fold parent) in a new folder of ``<work>/runs`` and return it."""
+    """Train one run (a k-fold parent, a self-training run) in a new folder of ``<work>/runs`` and return it."""
     runs = args.work / "runs"
     folder = runs / name
-    if (folder / "report.html").is_file() or (folder / "oof_metrics.json").is_file():
+    done = {"kfold": "oof_metrics.json", "self_training": "round1/report.html"}.get(kind, "report.html")
+    if (folder / done).is_file():
         return folder
     if folder.exists():  # an interrupted try: never resumed into, never overwritten
         folder.rename(folder.with_name(f"{name}.stale-{int(time.time())}"))
@@ -279,8 +281,8 @@ def measure(args: argparse.Namespace, row: Row, seed: int, data: Path, crops: Pa
         runs = [train_one(args, base + list(m), f"{row.name}-m{i}-s{seed}") for i, m in enumerate(row.members)]
         tasks = {"mask": [1.0, 0.0], "gender": [0.0, 1.0], "age": [0.0, 1.0]}
     elif row.kind == "self_training":
-        parent = train_one(args, base + [f"self_training.folder={data / 'eval' / 'images'}", "self_training.rounds=1"],
-                           f"{row.name}-s{seed}")
+        parent = train_one(args, base + [f"self_training.folder={data / 'eval' / 'images'}", "self_training.rounds=1",
+                                         "self_training.weight=0.5"], f"{row.name}-s{seed}", row.kind)
         runs = [parent / "round1"]
     else:
         runs = [train_one(args, base + list(row.overrides), f"{row.name}-s{seed}", row.kind)]
