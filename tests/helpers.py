@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Sequence
 
 from PIL import Image
 
@@ -82,9 +83,9 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return {"PATH": "/usr/bin:/bin", "COLUMNS": "200", "MASKCLS_PROGRESS": "0", **passed, **extra}
 
 
-def train_tiny_run(tmp_path: Path, people: int = 8) -> Path:
+def train_tiny_run(tmp_path: Path, people: int = 8, overrides: Sequence[str] = ()) -> Path:
     """A run really trained for one epoch on tiny synthetic people (``test_efficientnet`` at 32 px), in
-    ``tmp_path/runs``; its data in ``tmp_path/synthetic``."""
+    ``tmp_path/runs``; its data in ``tmp_path/synthetic``; ``overrides`` are further ``key=value`` settings."""
     from maskcls.config import load_config
     from maskcls.data.synthetic import make_synthetic
     from maskcls.engine.run import train
@@ -93,5 +94,5 @@ def train_tiny_run(tmp_path: Path, people: int = 8) -> Path:
     make_synthetic(root, people=people, eval_people=0, seed=2, size=(48, 64))
     cfg = load_config(None, [f"data.root={root}", "model.backbone=test_efficientnet", "model.pretrained=false",
                              "model.img_size=32", "train.epochs=1", "train.loggers=[]", "cache.enabled=false",
-                             "split.val_fraction=0.25"])
+                             "split.val_fraction=0.25", *overrides])
     return train(cfg, tmp_path / "runs", log=lambda _m: None)
