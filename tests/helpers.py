@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Sequence
 
 from PIL import Image
 
@@ -92,12 +93,12 @@ def tiny_config(root: Path, *overrides: str):
                               "split.val_fraction=0.25", *overrides])
 
 
-def train_tiny_run(tmp_path: Path, people: int = 8) -> Path:
+def train_tiny_run(tmp_path: Path, people: int = 8, overrides: Sequence[str] = ()) -> Path:
     """A run really trained for one epoch on tiny synthetic people (:func:`tiny_config`), in ``tmp_path/runs``; its
-    data in ``tmp_path/synthetic``."""
+    data in ``tmp_path/synthetic``; ``overrides`` are further ``key=value`` settings."""
     from maskcls.data.synthetic import make_synthetic
     from maskcls.engine.run import train
 
     root = tmp_path / "synthetic"
     make_synthetic(root, people=people, eval_people=0, seed=2, size=(48, 64))
-    return train(tiny_config(root), tmp_path / "runs", log=lambda _m: None)
+    return train(tiny_config(root, *overrides), tmp_path / "runs", log=lambda _m: None)

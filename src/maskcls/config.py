@@ -8,6 +8,7 @@ resolved config that a run folder keeps.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal, Sequence, TypeVar
 
@@ -177,6 +178,19 @@ class ModelConfig(_Strict):
         dropout: dropout before the head.
         freeze: freeze the first N backbone stages, ``backbone`` for everything but the head, or ``null``.
         img_size: input side in pixels; ``null`` takes the backbone's pretrained config.
+        arcface: ArcFace for the ``class18`` or ``multitask`` head: every class layer becomes a cosine layer
+            (``arcface_s · cos θ`` between the normalised features and class weights, the logits at inference),
+            and training adds the angular margin ``arcface_m`` to the target class, ``s·cos(θ + m)``, weighted by
+            the target's mass for mixed (CutMix/MixUp) targets (:mod:`maskcls.models.cosine`).
+        arcface_s: the cosine logits' scale ``s``.
+        arcface_m: the additive angular margin ``m`` in radians, in ``[0, π/2)``.
+        sharing: ``hard`` (one backbone for all tasks) or ``soft`` (``multitask`` head only): the stem and first
+            ``shared_stages`` stages are shared, the later stages, head convolution and pooling are copied into a
+            tower per task from the same weights, and each task's layer sees its own tower
+            (:mod:`maskcls.models.towers`).
+        shared_stages: with ``soft``, the stages kept shared, counted as ``freeze`` counts them.
+        tower_l2: with ``soft``, weight of the training loss term ``Σ_params ||p_i − p_j||²`` averaged over the
+            pairs of towers, which pulls the towers' corresponding parameters together (0: unlinked towers).
     """
 
     backbone: str = "efficientnet_lite0"
@@ -186,6 +200,12 @@ class ModelConfig(_Strict):
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
     freeze: int | Literal["backbone"] | None = None
     img_size: int | None = Field(None, ge=16)
+    arcface: bool = False
+    arcface_s: float = Field(30.0, gt=0.0)
+    arcface_m: float = Field(0.3, ge=0.0, lt=math.pi / 2)
+    sharing: Literal["hard", "soft"] = "hard"
+    shared_stages: int = Field(4, ge=0)
+    tower_l2: float = Field(0.0, ge=0.0)
 
     @field_validator("backbone")
     @classmethod
@@ -214,6 +234,15 @@ class ModelConfig(_Strict):
         if isinstance(value, int) and value < 0:
             raise ValueError(f"freeze {value}: expected a number of stages >= 0, backbone or null")
         return value
+
+    @model_validator(mode="after")
+    def _head_options(self) -> "ModelConfig":
+        if self.arcface and self.head == "multitask_regression":
+            raise ValueError("model.arcface: needs the class18 or multitask head (multitask_regression regresses "
+                             "the age)")
+        if self.sharing == "soft" and self.head != "multitask":
+            raise ValueError(f"model.sharing=soft: needs the multitask head (got {self.head})")
+        return self
 
 
 class AugConfig(_Strict):

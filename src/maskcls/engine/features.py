@@ -30,9 +30,10 @@ class HeadOnly(nn.Module):
         return self.classifier.forward_head(features)
 
 
-def features_key(image_key: str, backbone: str, weights: str, flip: bool) -> str:
-    """A cache key for features: the photos and their preprocessing, the backbone and its weights."""
-    text = f"{image_key}|{backbone}|{weights}|flip={flip}"
+def features_key(image_key: str, backbone: str, weights: str, flip: bool, sharing: str = "hard") -> str:
+    """A cache key for features: the photos and their preprocessing, the backbone, its weights and its sharing
+    (soft-shared towers give each task a copy of the features; hard sharing keeps the keys it always had)."""
+    text = f"{image_key}|{backbone}|{weights}|flip={flip}" + ("" if sharing == "hard" else f"|sharing={sharing}")
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

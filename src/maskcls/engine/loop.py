@@ -1,7 +1,8 @@
 """The training loop, apart from any model or data: optimisation steps, schedules, AMP, EMA and evaluation.
 
 A :class:`Trainer` drives any ``nn.Module`` whose forward returns a dict of named logits; an
-:class:`~maskcls.engine.objective.Objective` turns those and the (soft) targets into a loss. Everything the loop
+:class:`~maskcls.engine.objective.Objective` turns those and the (soft) targets into a loss, to which a model's
+own ``penalty()`` (a scalar tensor or ``None``, e.g. soft-shared towers' L2 pull) is added. Everything the loop
 owns — weights, optimiser, schedule, EMA, scaler, step counters — round-trips through :meth:`Trainer.state_dict`,
 so a run killed after any epoch resumes to the same result.
 """
@@ -98,6 +99,12 @@ class Ema:
                 value.copy_(source)
 
 
+def _set_mode(objective: Callable | None, training: bool) -> None:
+    """Put an objective that is a module in training or eval mode (ArcFace's margin is on in training only)."""
+    if isinstance(objective, nn.Module):
+        objective.train(training)
+
+
 @dataclass
 class EpochStats:
     """What one training epoch measured."""
@@ -138,6 +145,10 @@ class Trainer:
 
     Under torchrun the module is trained through DistributedDataParallel (gradients averaged over the ranks,
     synchronised only on the micro-batch that steps when accumulating); ``model`` stays the plain module.
+
+    When ``model`` has a ``penalty()`` method, what it returns (unless ``None``) is added to every training batch's
+    loss, outside autocast; the validation loss is the objective's alone. An objective that is an ``nn.Module``
+    is put in the model's mode: training mode for training batches, eval mode in :meth:`predict`.
     """
 
     def __init__(self, model: nn.Module, objective: Callable, cfg: TrainConfig, steps_per_epoch: int, epochs: int,
@@ -170,6 +181,7 @@ class Trainer:
     def train_epoch(self, loader: Iterable, progress: Callable[[int, float], None] | None = None) -> EpochStats:
         """One pass over ``loader`` yielding ``(inputs, targets)``; targets are dicts of tensors."""
         self.model.train()
+        _set_mode(self.objective, True)
         started, seen, total_loss, batches = time.perf_counter(), 0, 0.0, 0
         self.optimizer.zero_grad(set_to_none=True)
         accum = self.cfg.grad_accum
@@ -181,6 +193,9 @@ class Trainer:
                 inputs, targets = self.mixer(inputs, targets)
             with self._sync_unless((i + 1) % accum and i != last):
                 loss = self.objective(self.forward(inputs), targets)
+                penalty = self._penalty()
+                if penalty is not None:
+                    loss = loss + penalty
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"loss became {loss.item()} at epoch {self.epoch + 1}, batch {i + 1}")
                 self.scaler.scale(loss / accum).backward()
@@ -195,6 +210,10 @@ class Trainer:
             self._step()
         self.epoch += 1
         return EpochStats(total_loss / max(1, batches), seen, time.perf_counter() - started, self.current_lr())
+
+    def _penalty(self) -> torch.Tensor | None:
+        penalty = getattr(self.model, "penalty", None)
+        return penalty() if callable(penalty) else None
 
     def _sync_unless(self, accumulating: bool):
         """DDP's ``no_sync`` for micro-batches that only accumulate; gradients are averaged on the stepping one."""
@@ -227,6 +246,7 @@ class Trainer:
         losses weighted by their size, so it does not depend on how the items were batched)."""
         model = self.eval_model
         model.eval()
+        _set_mode(objective, False)
         outputs: dict[str, list[np.ndarray]] = {}
         total, items = 0.0, 0
         for inputs, targets in loader:

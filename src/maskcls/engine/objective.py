@@ -5,6 +5,12 @@ label is -1 (:data:`maskcls.vision.dataset.MISSING`) as a class index, an all-ze
 :meth:`Objective.soft` makes of it, so CutMix and MixUp keep it), and a negative regressed age. Each task's loss is
 the mean over the examples that have its label; a task no example of the batch has adds exactly nothing, so its
 head gets zero gradient. The ``class18`` head trains only on examples whose three labels are all known.
+
+With ``model.arcface`` the head's logits are ``s·cos θ`` and, in training mode only, each task's loss sees them with
+the angular margin on the target class (:func:`maskcls.models.cosine.angular_margin`): the margin follows the
+target rows (a label's one-hot row, a CutMix/MixUp mixture renormalised as below), while label smoothing stays the
+loss's own business, as ArcFace is usually combined with it. In eval mode (the validation loss) the plain logits
+are scored, as the deployed model's probabilities are.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from torch.nn import functional as F
 
 from maskcls.config import ModelConfig, TrainConfig
 from maskcls.labels import NUM_CLASSES
+from maskcls.models.cosine import angular_margin
 
 #: The classification targets each head is trained on, with their number of classes.
 HEAD_TASKS: dict[str, dict[str, int]] = {
@@ -54,6 +61,7 @@ class Objective(nn.Module):
         self.losses = nn.ModuleDict(losses)
         self.distill_weight = float(train_cfg.distill_weight)
         self.temperature = float(train_cfg.distill_temperature)
+        self.arcface = (float(model_cfg.arcface_s), float(model_cfg.arcface_m)) if model_cfg.arcface else None
 
     def soft(self, targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One-hot the class targets (for CutMix/MixUp; a missing label becomes an all-zero row); the regressed
@@ -73,7 +81,8 @@ class Objective(nn.Module):
         """One task's loss over the examples labelled for it; ``0 * logits.sum()`` (no gradient) when none is.
 
         A soft row mixed from a labelled and an unlabelled example (CutMix, MixUp) is renormalised to sum 1,
-        so it trains toward the labelled example's share.
+        so it trains toward the labelled example's share. With ArcFace, in training mode, the margin goes on the
+        target class first.
         """
         logits = logits.float()
         if target.dim() == 1:
@@ -82,6 +91,8 @@ class Objective(nn.Module):
             mass = target.sum(dim=1)
             known = mass > 0
             target = target / mass.clamp(min=1e-12).unsqueeze(1)
+        if self.arcface is not None and self.training:
+            logits = angular_margin(logits, target, *self.arcface)
         if not bool(known.any()):
             return logits.sum() * 0.0
         if bool(known.all()):

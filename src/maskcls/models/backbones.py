@@ -464,20 +464,17 @@ def create_backbone(
 
 # --- stages for partial freezing --------------------------------------------------------------------------------
 
-def _has_params(modules: list[nn.Module]) -> bool:
+def has_params(modules: list[nn.Module]) -> bool:
+    """Whether any of ``modules`` holds a parameter."""
     return any(True for module in modules for _ in module.parameters())
 
 
-def backbone_stages(model: nn.Module) -> list[nn.Module]:
-    """The backbone's stages in forward order, for freezing the first N.
+def stage_groups(model: nn.Module) -> list[list[nn.Module]]:
+    """Every module of a timm backbone but its classifier, in forward order and grouped as
+    :func:`backbone_stages` groups them, groups without parameters (a trailing pool) included.
 
-    The top-level children are grouped: a container of stages named by timm's ``feature_info`` (``blocks`` of
-    EfficientNet/MobileNet, ``stages`` of ConvNeXt …) contributes each of its children as one stage, and the
-    children before it form the stem; otherwise a group closes at each ``feature_info`` module (ResNet: stem up to
-    ``act1``, then ``maxpool + layer1``, ``layer2`` …). What follows the last stage (``conv_head``/``bn2``, a final
-    norm) is the last stage. Without ``feature_info``, every top-level child is a stage. Groups without parameters
-    and the classifier are left out. Parameters held directly by the root model (e.g. a ViT's ``pos_embed``) belong
-    to no stage.
+    A stage container's children stand in its place, so the modules of all the groups, run one after the other,
+    are the backbone's forward pass for the common convolutional layouts (:mod:`maskcls.models.towers` checks it).
     """
     feature_modules = [info["module"] for info in getattr(model, "feature_info", None) or []]
     containers = {module.split(".")[0] for module in feature_modules if "." in module}
@@ -496,4 +493,22 @@ def backbone_stages(model: nn.Module) -> list[nn.Module]:
             groups.append(current)
             current = []
     groups.append(current)
-    return [group[0] if len(group) == 1 else nn.ModuleList(group) for group in groups if _has_params(group)]
+    return [group for group in groups if group]
+
+
+def backbone_stages(model: nn.Module) -> list[nn.Module]:
+    """The backbone's stages in forward order, for freezing the first N.
+
+    The top-level children are grouped: a container of stages named by timm's ``feature_info`` (``blocks`` of
+    EfficientNet/MobileNet, ``stages`` of ConvNeXt …) contributes each of its children as one stage, and the
+    children before it form the stem; otherwise a group closes at each ``feature_info`` module (ResNet: stem up to
+    ``act1``, then ``maxpool + layer1``, ``layer2`` …). What follows the last stage (``conv_head``/``bn2``, a final
+    norm) is the last stage. Without ``feature_info``, every top-level child is a stage. Groups without parameters
+    and the classifier are left out. Parameters held directly by the root model (e.g. a ViT's ``pos_embed``) belong
+    to no stage. A backbone with a ``backbone_stages()`` method of its own (the soft-shared towers of
+    :mod:`maskcls.models.towers`) counts its stages itself.
+    """
+    own = getattr(model, "backbone_stages", None)
+    if callable(own):
+        return own()
+    return [group[0] if len(group) == 1 else nn.ModuleList(group) for group in stage_groups(model) if has_params(group)]

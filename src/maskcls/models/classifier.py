@@ -1,14 +1,22 @@
-"""The classifier: a timm backbone returning pooled features, a head returning named logits, and freezing."""
+"""The classifier: a timm backbone returning pooled features, a head returning named logits, and freezing.
+
+``model.arcface`` makes the head's class layers cosine layers (:mod:`maskcls.models.cosine`); ``model.sharing=soft``
+splits the backbone into a shared trunk and a tower per task (:mod:`maskcls.models.towers`).
+"""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Literal, Sequence
 
 from torch import Tensor, nn
 
 from maskcls.errors import MaskclsError
+from maskcls.labels import TASKS
 from maskcls.models.backbones import Preprocess, backbone_stages, create_backbone
+from maskcls.models.cosine import CosineLinear
 from maskcls.models.heads import build_head
+from maskcls.models.towers import build_towers
 
 if TYPE_CHECKING:
     from maskcls.config import ModelConfig  # models sit below config: config checks backbone names against them
@@ -32,7 +40,8 @@ class Classifier(nn.Module):
     """Backbone + head.
 
     Attributes:
-        backbone: a timm model built with ``num_classes=0`` (its output is the pooled feature vector).
+        backbone: a timm model built with ``num_classes=0`` (its output is the pooled feature vector), or the
+            :class:`~maskcls.models.towers.TowerBackbone` made of one.
         head: a head of :data:`maskcls.models.heads.HEADS`.
         preprocess: how inputs must be prepared for the backbone.
     """
@@ -46,7 +55,7 @@ class Classifier(nn.Module):
         self.bn_eval = False
 
     def forward_features(self, x: Tensor) -> Tensor:
-        """Pooled backbone features ``[N, C]``."""
+        """Pooled backbone features ``[N, C]`` (with towers, every tower's side by side)."""
         return self.backbone(x)
 
     def forward_head(self, features: Tensor) -> dict[str, Tensor]:
@@ -55,6 +64,11 @@ class Classifier(nn.Module):
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         return self.forward_head(self.forward_features(x))
+
+    def penalty(self) -> Tensor | None:
+        """The backbone's term to add to the training loss (the towers' L2 pull), or ``None``."""
+        own = getattr(self.backbone, "penalty", None)
+        return own() if callable(own) else None
 
     def freeze(self, stages: int | Literal["backbone"] | None) -> None:
         """Make the first ``stages`` backbone stages untrainable (all of the backbone for ``"backbone"``,
@@ -91,9 +105,18 @@ class Classifier(nn.Module):
 
 
 def build_classifier(cfg: ModelConfig, age_thresholds: Sequence[int] = (30, 60)) -> Classifier:
-    """Build the classifier a model config describes, with its freezing applied."""
+    """Build the classifier a model config describes, with its freezing applied.
+
+    Raises:
+        MaskclsError: for a backbone, weights or sharing the config names but cannot be built.
+    """
     backbone, preprocess = create_backbone(cfg.backbone, cfg.pretrained, cfg.img_size)
-    head = build_head(cfg.head, backbone.num_features, cfg.dropout, age_thresholds)
+    layer = partial(CosineLinear, scale=cfg.arcface_s) if cfg.arcface else nn.Linear
+    if cfg.sharing == "soft":
+        backbone = build_towers(backbone, cfg.backbone, preprocess.size, cfg.shared_stages, list(TASKS), cfg.tower_l2)
+        head = build_head(cfg.head, backbone.tower_features, cfg.dropout, age_thresholds, layer=layer, split=True)
+    else:
+        head = build_head(cfg.head, backbone.num_features, cfg.dropout, age_thresholds, layer=layer)
     model = Classifier(backbone, head, preprocess)
     model.freeze(cfg.freeze)
     return model

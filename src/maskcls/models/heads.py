@@ -6,13 +6,16 @@ Every head returns a dict of named outputs:
 * ``multitask`` → ``{"mask": [N, 3], "gender": [N, 2], "age": [N, 3]}`` logits;
 * ``multitask_regression`` → ``{"mask": [N, 3], "gender": [N, 2], "age_value": [N]}`` with the age in years.
 
+Each class layer is made by the head's ``layer`` factory: ``nn.Linear``, or ArcFace's
+:class:`~maskcls.models.cosine.CosineLinear` (``model.arcface``).
+
 :func:`task_probs` turns any of them into per-task probabilities and :func:`class18_probs` into 18-class
 probabilities ordered by :func:`maskcls.labels.encode`.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -20,7 +23,9 @@ from torch import Tensor, nn
 from maskcls.errors import MaskclsError
 from maskcls.labels import NUM_CLASSES, TASKS
 
-#: Head name → head class; each class takes ``(in_features, dropout, age_thresholds)``.
+#: Makes one class layer from ``(in_features, classes)``.
+LayerFactory = Callable[[int, int], nn.Module]
+#: Head name → head class; each class takes ``(in_features, dropout, age_thresholds, layer=nn.Linear)``.
 HEADS: dict[str, type[nn.Module]] = {}
 
 
@@ -35,26 +40,35 @@ def register_head(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
 
 
 def build_head(
-    name: str, in_features: int, dropout: float, age_thresholds: Sequence[int] = (30, 60)
+    name: str, in_features: int, dropout: float, age_thresholds: Sequence[int] = (30, 60), **options: Any
 ) -> nn.Module:
     """Build a registered head.
+
+    Args:
+        name: a name of :data:`HEADS`.
+        in_features: width of the pooled features.
+        dropout: dropout before the class layers.
+        age_thresholds: the age bands' thresholds.
+        options: keyword arguments of the head class: ``layer`` (a :data:`LayerFactory`) for every head,
+            ``split`` for ``multitask``.
 
     Raises:
         MaskclsError: for an unknown head name.
     """
     if name not in HEADS:
         raise MaskclsError(f"unknown head {name!r} (known: {', '.join(sorted(HEADS))})")
-    return HEADS[name](in_features, dropout, tuple(age_thresholds))
+    return HEADS[name](in_features, dropout, tuple(age_thresholds), **options)
 
 
 @register_head("class18")
 class Class18Head(nn.Module):
     """One 18-way linear layer after dropout (``age_thresholds`` is unused: the bands are in the labels)."""
 
-    def __init__(self, in_features: int, dropout: float, age_thresholds: tuple[int, int] = (30, 60)) -> None:
+    def __init__(self, in_features: int, dropout: float, age_thresholds: tuple[int, int] = (30, 60),
+                 layer: LayerFactory = nn.Linear) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(in_features, NUM_CLASSES)
+        self.fc = layer(in_features, NUM_CLASSES)
 
     def forward(self, features: Tensor) -> dict[str, Tensor]:
         return {"class18": self.fc(self.dropout(features))}
@@ -62,16 +76,24 @@ class Class18Head(nn.Module):
 
 @register_head("multitask")
 class MultitaskHead(nn.Module):
-    """A linear layer per task (mask 3, gender 2, age band 3) on shared dropped-out features."""
+    """A class layer per task (mask 3, gender 2, age band 3) on dropped-out features.
 
-    def __init__(self, in_features: int, dropout: float, age_thresholds: tuple[int, int] = (30, 60)) -> None:
+    With ``split``, the features are one block of ``in_features`` per task side by side, in task order (the towers
+    of :mod:`maskcls.models.towers`), and each task's layer sees only its own block; otherwise every layer sees all
+    of them.
+    """
+
+    def __init__(self, in_features: int, dropout: float, age_thresholds: tuple[int, int] = (30, 60),
+                 layer: LayerFactory = nn.Linear, split: bool = False) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)
-        self.tasks = nn.ModuleDict({task: nn.Linear(in_features, width) for task, width in TASKS.items()})
+        self.tasks = nn.ModuleDict({task: layer(in_features, width) for task, width in TASKS.items()})
+        self.in_features, self.split = in_features, split
 
     def forward(self, features: Tensor) -> dict[str, Tensor]:
         features = self.dropout(features)
-        return {task: layer(features) for task, layer in self.tasks.items()}
+        blocks = features.split(self.in_features, dim=1) if self.split else [features] * len(self.tasks)
+        return {task: layer(block) for (task, layer), block in zip(self.tasks.items(), blocks)}
 
 
 @register_head("multitask_regression")
@@ -82,12 +104,13 @@ class MultitaskRegressionHead(nn.Module):
     their distance (45 and 20 for 30/60), so a freshly initialised head predicts plausible ages.
     """
 
-    def __init__(self, in_features: int, dropout: float, age_thresholds: tuple[int, int] = (30, 60)) -> None:
+    def __init__(self, in_features: int, dropout: float, age_thresholds: tuple[int, int] = (30, 60),
+                 layer: LayerFactory = nn.Linear) -> None:
         super().__init__()
         low, high = age_thresholds
         self.dropout = nn.Dropout(dropout)
-        self.mask = nn.Linear(in_features, TASKS["mask"])
-        self.gender = nn.Linear(in_features, TASKS["gender"])
+        self.mask = layer(in_features, TASKS["mask"])
+        self.gender = layer(in_features, TASKS["gender"])
         self.age = nn.Linear(in_features, 1)
         self.age_centre = (low + high) / 2
         self.age_scale = (high - low) * 2 / 3
