@@ -86,7 +86,8 @@ def test_fine_tunes_with_our_heads(name: str, head: str) -> None:
     x = torch.randn(8, 3, size, size)
     targets = {"class18": torch.arange(8) % 18, "mask": torch.arange(8) % 3, "gender": torch.arange(8) % 2,
                "age": torch.arange(8) % 3}
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    # 1e-3: at 3e-3 the age net's loss oscillates on these 8 photos (batch statistics), ending at 0.55 of the first.
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     before = model.backbone.state_dict()["stage3.1.conv2.weight" if name == "dlib_age" else "neck.2.weight"].clone()
     losses = []
     model.train()
