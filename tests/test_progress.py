@@ -102,6 +102,7 @@ def test_a_training_run_redirected_to_a_file_shows_progress_lines(data_root, tmp
                        text, re.MULTILINE)
     assert len(steps) >= 5 and steps[-1][0] == steps[-1][1]  # the epoch's steps, up to its last
     assert re.search(r"^caching images: \d+/\d+ \(100%\)", text, re.MULTILINE)
+    assert re.search(r"^validating: (\d+)/\1 \(100%\)", text, re.MULTILINE)  # validation reports too
     predicted = subprocess.run([sys.executable, "-m", "maskcls", "predict", str(tmp_path / "runs" / "baseline"),
                                 str(data_root), "--out", str(tmp_path / "sub.csv"), "--batch-size", "4"],
                                capture_output=True, text=True, env=env)

@@ -477,12 +477,14 @@ class Run:
         Under torchrun each process predicts its shard with rank 0's BatchNorm statistics and the outputs are
         gathered, so every process scores exactly what one process predicting everything would.
         """
+        from maskcls.progress import track
+
         if not self.world.distributed:
-            return trainer.predict(self.eval_loader(val_set), self.objective)
+            return trainer.predict(track(self.eval_loader(val_set), "validating"), self.objective)
         distributed.sync_buffers(trainer.eval_model)
         positions = distributed.shard_positions(len(val_set), self.world)
         loader = self.eval_loader(val_set, positions)
-        outputs, loss = trainer.predict(loader, self.objective)
+        outputs, loss = trainer.predict(track(loader, "validating") if self.world.main else loader, self.objective)
         total, items = distributed.all_reduce([loss * len(positions), len(positions)])
         return distributed.gather_outputs(positions, outputs, len(val_set)), total / max(1.0, items)
 
