@@ -380,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared", type=Path, default=SHARED)
     parser.add_argument("--note", default="", help="A paragraph on what the figures say, printed under the table.")
     parser.add_argument("--no-write", action="store_true", help="Print the table without touching RESULTS.md.")
+    parser.add_argument("--table-only", action="store_true",
+                        help="Train and score nothing: write the table from the rows already measured.")
     args = parser.parse_args(argv)
     if not (args.shared / "utkface").is_dir():
         print(f"ablation: {args.shared}/utkface not found; nothing to measure", file=sys.stderr)
@@ -394,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [r for r in ROWS if args.rows is None or r.name in args.rows]
     from maskcls.fileio import write_text
 
-    for seed in args.seeds:
+    for seed in [] if args.table_only else args.seeds:
         for row in chosen:
             path = args.work / "results" / f"{row.name}-s{seed}.json"
             if path.is_file():
