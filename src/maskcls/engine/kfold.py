@@ -22,7 +22,7 @@ from maskcls.config import Config
 from maskcls.data.splits import Split, make_split
 from maskcls.engine import distributed
 from maskcls.devices import resolve_device
-from maskcls.engine.run import Log, resume, train
+from maskcls.engine.run import Log, continue_or_start, train
 from maskcls.errors import MaskclsError
 from maskcls.fileio import write_text
 from maskcls.metrics import score_labels
@@ -80,16 +80,14 @@ def train_kfold(cfg: Config, runs_root: Path = Path("runs"), parent: Path | None
     log = log if main else (lambda _message: None)
     for fold in wanted:
         folder = RunFolder(parent).fold(fold)
-        if folder.is_finished():
-            log(f"fold {fold}: finished earlier, skipped")
-        elif folder.has_last():
-            log(f"fold {fold}: resuming")
-            resume(folder.path, log)
-        else:
+
+        def start(fold: int = fold, folder: RunFolder = folder) -> None:
             if main and folder.path.is_dir():  # stopped before its first epoch ended: nothing in it to keep
                 shutil.rmtree(folder.path)
             log(f"fold {fold}/{n_splits}")
             train(cfg, folder=folder.path, fold=fold, log=log)
+
+        continue_or_start(folder, f"fold {fold}", start, log)
     pending = RunFolder(parent).unfinished_folds(n_splits)
     if pending:
         log(f"folds {', '.join(map(str, pending))} not finished yet: collect with `maskcls kfold-collect {parent}`")

@@ -641,3 +641,15 @@ def resume(folder: Path, log: Log = print) -> Path:
         else f"resuming {folder} from the start (it was stopped before its first epoch ended)")
     _run_guarded(run, folder, distributed.is_main(), state)
     return folder
+
+
+def continue_or_start(folder: RunFolder, what: str, start: Callable[[], None], log: Log = print) -> None:
+    """One member of a multi-run job (a k-fold fold, a self-training round): skip it when finished, resume it from
+    its ``last.pt`` when it has one, else ``start()`` it from nothing."""
+    if folder.is_finished():
+        log(f"{what}: finished earlier, skipped")
+    elif folder.has_last():
+        log(f"{what}: resuming {folder.path}")
+        resume(folder.path, log)
+    else:
+        start()

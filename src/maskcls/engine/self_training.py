@@ -24,7 +24,7 @@ from typing import Any
 
 from maskcls.config import Config, ConfigError, SourceConfig
 from maskcls.engine import distributed
-from maskcls.engine.run import Log, resume, train, train_in
+from maskcls.engine.run import Log, continue_or_start, resume, train, train_in
 from maskcls.errors import MaskclsError
 from maskcls.inference.pseudo_labels import label_photos, unlabelled_photos
 from maskcls.runs import RunFolder
@@ -69,14 +69,12 @@ def train_self_training(cfg: Config, runs_root: Path = Path("runs"), parent: Pat
         _finished(root, record, 0, root, log)
     for number in range(1, cfg.self_training.rounds + 1):
         folder = root.round(number)
-        if folder.is_finished():
-            log(f"self-training round {number}: finished earlier, skipped")
-        elif folder.has_last():
-            log(f"self-training round {number}: resuming {folder.path}")
-            resume(folder.path, log)
-        else:
+
+        def start(number: int = number, folder: RunFolder = folder) -> None:
             round_cfg = _label_round(cfg, root, number, photos, record, log) if main else None
             train_in(distributed.broadcast_object(round_cfg), folder.path, log=log)
+
+        continue_or_start(folder, f"self-training round {number}", start, log)
         if main:
             _finished(root, record, number, folder, log)
     if main:

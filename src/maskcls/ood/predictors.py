@@ -56,16 +56,17 @@ class RunPredictor:
         crop: ``none``, ``center`` or ``face`` instead of the run's.
         face_margin: instead of the run's.
         device: torch device (``auto``).
+        engine: ``torch`` or ``onnx`` (ONNX Runtime on the run's export, made on first use).
         batch_size: photos per model call.
         workers: preprocessing threads.
     """
 
     def __init__(self, run: str | Path, crop: str | None = None, face_margin: float | None = None,
-                 device: str = "auto", batch_size: int = 64, workers: int = 2) -> None:
+                 device: str = "auto", batch_size: int = 64, workers: int = 2, engine: str = "torch") -> None:
         from maskcls.inference.contract import cache_spec
         from maskcls.inference.loading import load_members
 
-        self.engines, _ = load_members([run], device=device)
+        self.engines, _ = load_members([run], engine=engine, device=device)
         thresholds = tuple(self.engines[0].cfg.data.age_thresholds)
         if thresholds != tuple(DEFAULT_AGE_BANDS.thresholds):
             raise MaskclsError(f"{run}: age bands {thresholds}; the suite scores {tuple(DEFAULT_AGE_BANDS.thresholds)}")
