@@ -300,3 +300,34 @@ def test_load_predictor_instantiates_a_class_and_takes_an_object_as_it_is() -> N
     assert isinstance(made, _ConstantPeer) and made.predict([0, 0])["gender"].shape == (2, 2)
     globals()["_PEER_OBJECT"] = _ConstantPeer()
     assert load_predictor(f"{__name__}:_PEER_OBJECT") is globals()["_PEER_OBJECT"]
+
+
+def test_ensemble_predictor_takes_each_task_from_its_run(suite, shared, tmp_path, monkeypatch, capsys):
+    from maskcls.cli import main
+    from maskcls.inference.ensemble import Ensemble
+    from maskcls.ood.predictors import EnsemblePredictor, RunPredictor, TaskPredictor
+
+    first = train_tiny_run(tmp_path / "a")
+    second = train_tiny_run(tmp_path / "b", overrides=["model.img_size=40", "seed=7", "name=other"])
+    photos = [np.zeros((40, 30, 3), np.uint8), np.full((90, 120, 3), 200, np.uint8),
+              np.random.default_rng(0).integers(0, 255, (64, 48, 3), dtype=np.uint8)]
+    alone = [RunPredictor(run).predict(photos) for run in (first, second)]
+    ensemble = EnsemblePredictor([first, second], Ensemble.parse(2, tasks="mask=0,gender=1,age=0:0.5+1:0.5"))
+    assert isinstance(ensemble, TaskPredictor)
+    assert ensemble.name.startswith(f"{first.name} + {second.name} (soft vote; mask from 0:1")
+    out = ensemble.predict(photos)
+    assert np.allclose(out["mask"], alone[0]["mask"], atol=1e-5)
+    assert np.allclose(out["gender"], alone[1]["gender"], atol=1e-5)
+    assert np.allclose(out["age"], (alone[0]["age"] + alone[1]["age"]) / 2, atol=1e-5)
+    assert not np.allclose(alone[0]["gender"], alone[1]["gender"], atol=1e-3)  # the test can tell them apart
+    monkeypatch.setenv("MASKCLS_PROGRESS", "0")
+    scores = tmp_path / "scores.json"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "ood", f"{first},{second}", "--tasks", "mask=0,gender=1,age=1", "--suite", str(suite),
+              "--shared", str(shared), "--people", "0", "--seed", "1", "--json", str(scores)])
+    assert exit_info.value.code in (0, None)
+    assert list(json.loads(scores.read_text())["predictors"]) == [f"{first.name} + {second.name} (soft vote; "
+                                                                   "mask from 0:1; gender from 1:1; age from 1:1)"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "ood", str(first), "--tasks", "mask=0", "--suite", str(suite)])
+    assert exit_info.value.code == 1 and "RUN,RUN" in capsys.readouterr().err

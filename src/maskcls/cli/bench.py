@@ -12,7 +12,7 @@ app = typer.Typer(help="Benchmarks any run can be scored on.", no_args_is_help=T
 
 @app.command("ood")
 def ood(
-    runs: Optional[list[Path]] = typer.Argument(None, help="Run folders (a k-fold parent averages its folds)."),
+    runs: Optional[list[str]] = typer.Argument(None, help="Run folders (a k-fold parent averages its folds); RUN,RUN,... is one ensemble, combined as --weights and --tasks say."),
     suite: Path = typer.Option(Path("data/ood-suite"), "--suite", help="The suite folder (built here when missing or stale)."),
     shared: Optional[Path] = typer.Option(None, "--shared", help="Shared data folder (default $MASKCLS_SHARED_DATA or ../shared/data beside the project)."),
     people: int = typer.Option(1000, "--people", min=0, help="Held-out UTKFace people in the suite (0: all)."),
@@ -20,6 +20,8 @@ def ood(
     rebuild: bool = typer.Option(False, "--rebuild", help="Build the suite again even if it is up to date."),
     crop: Optional[str] = typer.Option(None, "--crop", help="Score the runs with this crop instead of their own (none, center, face)."),
     face_margin: Optional[float] = typer.Option(None, "--face-margin", min=0.0, help="Score the runs with this face margin instead of their own."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="Run weights of every RUN,RUN ensemble, e.g. 0.6,0.4."),
+    tasks: Optional[str] = typer.Option(None, "--tasks", help="Task-level combination of every RUN,RUN ensemble, e.g. mask=0,gender=1,age=0:0.5+1:0.5 (positions from 0), as in maskcls predict."),
     predictor: Optional[list[str]] = typer.Option(None, "--predictor", help="Also score module:attribute (an object or factory with .name and .predict(images)); repeatable."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the figures here (default: <suite>/scores/<time>.json)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write the markdown report here (default: beside the JSON, .md)."),
@@ -33,13 +35,23 @@ def ood(
     from maskcls.cli.render import console, err_console
     from maskcls.errors import MaskclsError
     from maskcls.fileio import write_text
-    from maskcls.ood.predictors import RunPredictor, load_predictor
+    from maskcls.inference.ensemble import Ensemble
+    from maskcls.ood.predictors import EnsemblePredictor, RunPredictor, load_predictor
     from maskcls.ood.score import markdown, score_suite, tables
     from maskcls.ood.suite import SuiteOptions, default_shared, ensure_suite
 
     if not runs and not predictor:
         raise MaskclsError("bench ood: name at least one run folder or --predictor")
-    predictors = [RunPredictor(run, crop=crop, face_margin=face_margin) for run in runs or []]
+    predictors = []
+    for text in runs or []:
+        parts = [Path(part) for part in text.split(",") if part]
+        if len(parts) > 1:
+            ensemble = Ensemble.parse(len(parts), "soft", weights, tasks)
+            predictors.append(EnsemblePredictor(parts, ensemble, crop=crop, face_margin=face_margin))
+        elif parts:
+            predictors.append(RunPredictor(parts[0], crop=crop, face_margin=face_margin))
+    if (weights or tasks) and not any(isinstance(p, EnsemblePredictor) for p in predictors):
+        raise MaskclsError("bench ood: --weights and --tasks combine runs given as RUN,RUN")
     predictors += [load_predictor(target) for target in predictor or []]
     options = SuiteOptions(shared=shared or default_shared(), people=people, seed=seed)
     start = time.perf_counter()

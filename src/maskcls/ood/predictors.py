@@ -117,13 +117,68 @@ class RunPredictor:
         """:meth:`predict` for photo files, each decoded exactly as the run's training cache decodes it."""
         return self._predict([Path(p) for p in paths])
 
-    def _predict(self, images: Sequence[np.ndarray | Path]) -> dict[str, np.ndarray]:
-        entries, no_face = self.entries(images)
+    def probs(self, entries: np.ndarray) -> np.ndarray:
+        """18-class probabilities ``[N, 18]`` of model inputs from :meth:`entries` (the folds averaged)."""
         probs = np.zeros((len(entries), 18), dtype=np.float64)
         for start in range(0, len(entries), self.batch_size):
             batch = np.ascontiguousarray(entries[start:start + self.batch_size])
             probs[start:start + len(batch)] = np.mean([e.probs(batch) for e in self.engines], axis=0)
-        return {**task_marginals(probs), "no_face": no_face}
+        return probs
+
+    def _predict(self, images: Sequence[np.ndarray | Path]) -> dict[str, np.ndarray]:
+        entries, no_face = self.entries(images)
+        return {**task_marginals(self.probs(entries)), "no_face": no_face}
+
+
+class EnsemblePredictor:
+    """Several runs combined as ``maskcls predict RUN,RUN [--weights] [--tasks]`` combines them, as a
+    :class:`TaskPredictor`: e.g. the mask from a Lite0 run and gender and age from the face nets.
+
+    Each run prepares photos its own way (a ``dlib_age`` run aligns 64 px chips, a Lite0 run cuts 128 px faces);
+    runs that prepare them alike share one preparation. A photo counts as ``no_face`` when any run found none.
+
+    Args:
+        runs: run folders (a k-fold parent averages its folds first).
+        ensemble: the combination (:class:`maskcls.inference.ensemble.Ensemble`; soft vote, equal weights when
+            ``None``). Hard voting has no probabilities to score and is refused.
+        crop, face_margin, engine, device, batch_size, workers: as for :class:`RunPredictor`, for every run.
+    """
+
+    def __init__(self, runs: Sequence[str | Path], ensemble=None, crop: str | None = None,
+                 face_margin: float | None = None, engine: str = "torch", device: str = "auto",
+                 batch_size: int = 64, workers: int = 2) -> None:
+        from maskcls.inference.ensemble import Ensemble
+
+        if not runs:
+            raise MaskclsError("an ensemble needs at least one run")
+        self.ensemble = ensemble if ensemble is not None else Ensemble()
+        if self.ensemble.vote != "soft":
+            raise MaskclsError("bench ood scores probabilities: combine the runs with --vote soft")
+        self.members = [RunPredictor(run, crop=crop, face_margin=face_margin, device=device, batch_size=batch_size,
+                                     workers=workers, engine=engine) for run in runs]
+        self.name = " + ".join(m.name for m in self.members)
+        if self.ensemble.weights or self.ensemble.tasks:
+            self.name += f" ({self.ensemble.describe()})"
+
+    def predict(self, images: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """Per-task probabilities of the combination, and ``no_face``."""
+        return self._predict(images)
+
+    def predict_files(self, paths: Sequence[Path]) -> dict[str, np.ndarray]:
+        """:meth:`predict` for photo files, each run decoding them as its training cache does."""
+        return self._predict([Path(p) for p in paths])
+
+    def _predict(self, images: Sequence[np.ndarray | Path]) -> dict[str, np.ndarray]:
+        prepared: dict = {}
+        per_run, no_face = [], np.zeros(len(images), dtype=bool)
+        for member in self.members:
+            if member.spec not in prepared:
+                prepared[member.spec] = member.entries(images)
+            entries, flags = prepared[member.spec]
+            no_face |= flags
+            per_run.append(member.probs(entries))
+        _, combined = self.ensemble.combine(np.stack(per_run))
+        return {**task_marginals(combined), "no_face": no_face}
 
 
 def load_predictor(target: str) -> TaskPredictor:
