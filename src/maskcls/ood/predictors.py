@@ -16,12 +16,15 @@ import dataclasses
 import importlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 from maskcls.errors import MaskclsError
 from maskcls.labels import DEFAULT_AGE_BANDS
+
+if TYPE_CHECKING:
+    from maskcls.inference.ensemble import Ensemble
 
 #: Classes per task, in the order of the protocol's columns.
 TASKS = {"mask": 3, "gender": 2, "age": 3}
@@ -144,7 +147,7 @@ class EnsemblePredictor:
         crop, face_margin, engine, device, batch_size, workers: as for :class:`RunPredictor`, for every run.
     """
 
-    def __init__(self, runs: Sequence[str | Path], ensemble=None, crop: str | None = None,
+    def __init__(self, runs: Sequence[str | Path], ensemble: "Ensemble | None" = None, crop: str | None = None,
                  face_margin: float | None = None, engine: str = "torch", device: str = "auto",
                  batch_size: int = 64, workers: int = 2) -> None:
         from maskcls.inference.ensemble import Ensemble
