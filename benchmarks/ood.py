@@ -88,18 +88,24 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def merge_scores(paths: list[Path]) -> dict:
-    """One result of several ``maskcls bench ood --json`` files of the same suite build (predictors side by side)."""
+    """One result of several ``maskcls bench ood --json`` files of the same suite (predictors side by side)."""
     merged: dict | None = None
     for path in paths:
         results = json.loads(path.read_text(encoding="utf-8"))
         if merged is None:
             merged = results
             continue
-        if results["manifest"] != merged["manifest"]:
-            raise SystemExit(f"ood: {path}: scored on another suite build than {paths[0]}")
+        # A suite is deterministic from its options, so a rebuild with the same options and rows is the same suite.
+        if _recipe(results["manifest"]) != _recipe(merged["manifest"]):
+            raise SystemExit(f"ood: {path}: scored on another suite than {paths[0]}")
         merged["predictors"].update(results["predictors"])
         merged["seconds"].update(results["seconds"])
     return merged
+
+
+def _recipe(manifest: dict) -> dict:
+    """What a suite build holds: its manifest without the time it was built."""
+    return {key: value for key, value in manifest.items() if key != "built"}
 
 
 def write_section(args: argparse.Namespace, results: dict, built: bool) -> int:

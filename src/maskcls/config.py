@@ -390,6 +390,10 @@ class InputConfig(_Strict):
         face_margin: for ``crop=face``, context around the face box as a fraction of its size on each side.
         face_detector: for ``crop=face``, the detector: ``retinaface``, ``mtcnn`` or ``haar``.
         face_pick: for ``crop=face``, which of several faces: ``largest`` or ``central`` (nearest the centre).
+        face_fallback: for ``crop=face``, a photo without a face at the detector's threshold is cut around its best
+            face scoring at least this (``null``: centre-cropped). RetinaFace scores many masked faces 0.3–0.9:
+            at 0.3 it finds 89 % of the suite's re-framed masked faces against 68 % without (all in the right
+            place), 95 % of the held-out realmask photos against 86 %.
         background: ``keep`` the photo's background, ``remove`` it (a flat grey) or ``blur`` it; the person is
             segmented in the whole photo before any crop (needs the optional mediapipe extra, see
             :mod:`maskcls.faces.segment`).
@@ -399,6 +403,7 @@ class InputConfig(_Strict):
     face_margin: float = Field(0.4, ge=0.0)
     face_detector: str = "retinaface"
     face_pick: Literal[PICK_POLICIES] = "largest"
+    face_fallback: float | None = Field(0.3, ge=0.0, le=1.0)
     background: Literal[BACKGROUNDS] = "keep"
 
     @field_validator("face_detector")

@@ -131,9 +131,9 @@ def test_a_big_photo_is_detected_on_a_reduced_copy(astronaut, monkeypatch):
     detector = create_detector("retinaface")
     original = type(detector)._detect
 
-    def spy(self, image):
+    def spy(self, image, threshold):
         seen.append(image.shape)
-        return original(self, image)
+        return original(self, image, threshold)
 
     monkeypatch.setattr(type(detector), "_detect", spy)
     big = np.asarray(Image.fromarray(astronaut).resize((2048, 1536)))  # 4 × wider, 3 × taller
@@ -229,3 +229,28 @@ def test_retinaface_never_imports_torch():
             "d.create_detector('retinaface').detect(np.zeros((64, 64, 3), np.uint8)); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+class _Scored(DETECTORS["retinaface"]):
+    """RetinaFace's rules over fixed scores: what :meth:`detect` keeps of them."""
+
+    def __init__(self, scores, threshold=0.9):
+        super().__init__(threshold)
+        self.scores, self.asked = scores, []
+
+    def _detect(self, image, threshold):
+        self.asked.append(threshold)
+        return [Face((10.0 * i, 0.0, 10.0 * i + 8, 8.0), s) for i, s in enumerate(self.scores)]
+
+
+def test_fallback_returns_the_best_weak_face_alone_only_when_no_face_is_sure():
+    image = np.zeros((32, 64, 3), dtype=np.uint8)
+    weak = _Scored([0.35, 0.6, 0.1])
+    assert weak.detect(image) == []
+    found = weak.detect(image, fallback=0.3)
+    assert [f.score for f in found] == [0.6] and weak.asked == [0.9, 0.3]
+    assert weak.detect(image, fallback=0.7) == []
+    sure = _Scored([0.35, 0.95, 0.92])
+    assert [f.score for f in sure.detect(image, fallback=0.3)] == [0.95, 0.92]  # the weak one is not added
+    with pytest.raises(ValueError):
+        sure.detect(image, fallback=1.5)

@@ -90,7 +90,7 @@ def shared(tmp_path_factory) -> Path:
 class _FakeDetector:
     """One face filling most of a 64 × 64 chip, with the aligned landmarks scaled to it."""
 
-    def detect(self, image):
+    def detect(self, image, fallback=None):
         scale = image.shape[1] / 112.0
         return [Face((6.0, 4.0, 58.0, 62.0), 0.99, (TEMPLATE_POINTS * scale).astype(np.float32))]
 
@@ -240,6 +240,9 @@ def test_bench_ood_scores_a_tiny_run_and_a_predictor(suite, shared, tmp_path, mo
     assert all(np.allclose(by_file[t], expected[t], atol=1e-5) for t in ("mask", "gender", "age"))
     face = RunPredictor(run, crop="face", face_margin=0)
     assert face.name == f"{run.name} (crop=face, margin 0)" and face.spec.crop == "face"
+    assert face.spec.face_fallback == 0.3  # the run's own (the config's default)
+    blind = RunPredictor(run, crop="face", face_margin=0, face_fallback=None)
+    assert blind.spec.face_fallback is None and blind.name == f"{run.name} (crop=face, margin 0, no fallback)"
     monkeypatch.setitem(sys.modules, "fake_peer", types.SimpleNamespace(Peer=_AlwaysNone))
     monkeypatch.setenv("MASKCLS_PROGRESS", "0")
     scores = tmp_path / "scores.json"
@@ -256,6 +259,9 @@ def test_bench_ood_scores_a_tiny_run_and_a_predictor(suite, shared, tmp_path, mo
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "ood", "--suite", str(suite)])
     assert exit_info.value.code == 1 and "name at least one run" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "ood", str(run), "--suite", str(suite), "--face-fallback", "1.5"])
+    assert exit_info.value.code == 1 and "--face-fallback must be off or a score" in capsys.readouterr().err
 
 
 def test_benchmark_script_writes_its_own_section(suite, shared, tmp_path, monkeypatch):
@@ -280,8 +286,15 @@ def test_benchmark_script_writes_its_own_section(suite, shared, tmp_path, monkey
     for path, name in ((first, "one"), (second, "two")):
         results = score_suite(suite, [_AlwaysNone(name)], rows=["utk_asis"])
         path.write_text(json.dumps(results))
+    rebuilt = json.loads(second.read_text())
+    rebuilt["manifest"]["built"] = "a later build of the same options"
+    second.write_text(json.dumps(rebuilt))
     assert module.main(["--from-json", str(first), str(second), "--out", str(out)]) == 0
     assert set(json.loads(out.with_suffix(".json").read_text())["ood"]["predictors"]) == {"one", "two"}
+    rebuilt["manifest"]["options"]["seed"] = 2
+    second.write_text(json.dumps(rebuilt))
+    with pytest.raises(SystemExit, match="scored on another suite"):
+        module.main(["--from-json", str(first), str(second), "--out", str(out)])
 
 
 class _ConstantPeer:

@@ -205,7 +205,7 @@ def test_spec_validation_and_key():
     assert CacheSpec((224, 224)).key() != CacheSpec((224, 224), crop="center").key()
     for bad in ({"size": (0, 4)}, {"size": (4, 4), "interpolation": "cubic"}, {"size": (4, 4), "crop": "eyes"},
                 {"size": (4, 4), "face_margin": -0.1}, {"size": (4, 4), "face_detector": "yolo"},
-                {"size": (4, 4), "face_pick": "first"}):
+                {"size": (4, 4), "face_pick": "first"}, {"size": (4, 4), "face_fallback": 1.2}):
         with pytest.raises(ValueError):
             CacheSpec(**bad)
 
@@ -247,8 +247,10 @@ def test_keys_of_other_crops_are_unchanged():
     assert CacheSpec((224, 224), face_margin=0.1, face_pick="central").key() == CacheSpec((224, 224)).key()
     face_keys = {CacheSpec((224, 224), crop="face").key(), CacheSpec((224, 224), crop="face", face_margin=0.2).key(),
                  CacheSpec((224, 224), crop="face", face_detector="haar").key(),
-                 CacheSpec((224, 224), crop="face", face_pick="central").key()}
-    assert len(face_keys) == 4
+                 CacheSpec((224, 224), crop="face", face_pick="central").key(),
+                 CacheSpec((224, 224), crop="face", face_fallback=0.3).key()}
+    assert len(face_keys) == 5
+    assert CacheSpec((224, 224), face_fallback=0.3).key() == CacheSpec((224, 224)).key()
     assert CacheSpec((224, 224), crop="face").key().startswith("v1:size=224x224:interpolation=bicubic:crop=face:")
 
 

@@ -20,6 +20,7 @@ def ood(
     rebuild: bool = typer.Option(False, "--rebuild", help="Build the suite again even if it is up to date."),
     crop: Optional[str] = typer.Option(None, "--crop", help="Score the runs with this crop instead of their own (none, center, face)."),
     face_margin: Optional[float] = typer.Option(None, "--face-margin", min=0.0, help="Score the runs with this face margin instead of their own."),
+    face_fallback: Optional[str] = typer.Option(None, "--face-fallback", help="Score the runs with this input.face_fallback instead of their own (a score in [0, 1], or off)."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Run weights of every RUN,RUN ensemble, e.g. 0.6,0.4."),
     tasks: Optional[str] = typer.Option(None, "--tasks", help="Task-level combination of every RUN,RUN ensemble, e.g. mask=0,gender=1,age=0:0.5+1:0.5 (positions from 0), as in maskcls predict."),
     predictor: Optional[list[str]] = typer.Option(None, "--predictor", help="Also score module:attribute (an object or factory with .name and .predict(images)); repeatable."),
@@ -36,20 +37,22 @@ def ood(
     from maskcls.errors import MaskclsError
     from maskcls.fileio import write_text
     from maskcls.inference.ensemble import Ensemble
-    from maskcls.ood.predictors import EnsemblePredictor, RunPredictor, load_predictor
+    from maskcls.ood.predictors import RUN_OWN, EnsemblePredictor, RunPredictor, load_predictor
     from maskcls.ood.score import markdown, score_suite, tables
     from maskcls.ood.suite import SuiteOptions, default_shared, ensure_suite
 
     if not runs and not predictor:
         raise MaskclsError("bench ood: name at least one run folder or --predictor")
+    fallback = RUN_OWN if face_fallback is None else _fallback(face_fallback)
     predictors = []
     for text in runs or []:
         parts = [Path(part) for part in text.split(",") if part]
         if len(parts) > 1:
             ensemble = Ensemble.parse(len(parts), "soft", weights, tasks)
-            predictors.append(EnsemblePredictor(parts, ensemble, crop=crop, face_margin=face_margin))
+            predictors.append(EnsemblePredictor(parts, ensemble, crop=crop, face_margin=face_margin,
+                                                face_fallback=fallback))
         elif parts:
-            predictors.append(RunPredictor(parts[0], crop=crop, face_margin=face_margin))
+            predictors.append(RunPredictor(parts[0], crop=crop, face_margin=face_margin, face_fallback=fallback))
     if (weights or tasks) and not any(isinstance(p, EnsemblePredictor) for p in predictors):
         raise MaskclsError("bench ood: --weights and --tasks combine runs given as RUN,RUN")
     predictors += [load_predictor(target) for target in predictor or []]
@@ -72,3 +75,18 @@ def ood(
     write_text(json_out, json.dumps(results, indent=1, default=str) + "\n")
     write_text(report, "# Out-of-distribution suite\n\n" + markdown(results) + "\n")
     console.print(f"figures written to {json_out}, report to {report}")
+
+
+def _fallback(text: str) -> float | None:
+    """``--face-fallback``: ``off`` (none) or a score in [0, 1]."""
+    from maskcls.errors import MaskclsError
+
+    if text.strip().lower() == "off":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise MaskclsError(f"bench ood: --face-fallback must be off or a score in [0, 1], not {text!r}")
+    return value

@@ -84,21 +84,33 @@ class FaceDetector:
     def __init__(self, score_threshold: float | None = None) -> None:
         self.score_threshold = self.default_threshold if score_threshold is None else float(score_threshold)
 
-    def detect(self, image: np.ndarray) -> list[Face]:
-        """The faces in an RGB uint8 photo ``[H, W, 3]``, best score first."""
+    def detect(self, image: np.ndarray, fallback: float | None = None) -> list[Face]:
+        """The faces in an RGB uint8 photo ``[H, W, 3]``, best score first.
+
+        Args:
+            image: the photo.
+            fallback: when no face reaches the threshold, the best face scoring at least this is returned alone
+                (``None``: none is). RetinaFace scores many masked, blurred or greyscale faces 0.3–0.9, and one
+                face of a photo of one person beats no face.
+        """
+        if fallback is not None and not 0.0 <= fallback <= 1.0:
+            raise ValueError(f"fallback score must be in [0, 1], got {fallback}")
+        floor = self.score_threshold if fallback is None else min(self.score_threshold, float(fallback))
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"expected an RGB uint8 array [H, W, 3], got {image.dtype} {image.shape}")
         height, width = image.shape[:2]
         scale = MAX_SIDE / max(height, width)
         if scale < 1:
             small = _resize(image, max(1, round(width * scale)), max(1, round(height * scale)))
-            faces = [f.scaled(width / small.shape[1]) for f in self._detect(small)]
+            faces = [f.scaled(width / small.shape[1]) for f in self._detect(small, floor)]
         else:
-            faces = self._detect(np.ascontiguousarray(image))
-        faces = [f for f in faces if f.score >= self.score_threshold and f.width > 0 and f.height > 0]
-        return sorted(faces, key=lambda f: -f.score)
+            faces = self._detect(np.ascontiguousarray(image), floor)
+        faces = sorted((f for f in faces if f.score >= floor and f.width > 0 and f.height > 0), key=lambda f: -f.score)
+        sure = [f for f in faces if f.score >= self.score_threshold]
+        return sure if sure or not faces else faces[:1]
 
-    def _detect(self, image: np.ndarray) -> list[Face]:
+    def _detect(self, image: np.ndarray, threshold: float) -> list[Face]:
+        """Faces scoring at least ``threshold`` (more may come back; :meth:`detect` filters)."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -118,7 +130,7 @@ class RetinaFaceDetector(FaceDetector):
     default_threshold = 0.9
     _ready = threading.Lock()
 
-    def _detect(self, image: np.ndarray) -> list[Face]:
+    def _detect(self, image: np.ndarray, threshold: float) -> list[Face]:
         import retinaface
 
         # The package makes its global ONNX session on the first call without a lock; running a session is
@@ -127,7 +139,7 @@ class RetinaFaceDetector(FaceDetector):
             with self._ready:
                 if retinaface.ONNX_SESSION is None:
                     retinaface.detect_faces(np.zeros((32, 32, 3), dtype=np.uint8))
-        found = retinaface.detect_faces(image, score_threshold=self.score_threshold)
+        found = retinaface.detect_faces(image, score_threshold=threshold)
         return [
             Face((float(f.x), float(f.y), float(f.x + f.width), float(f.y + f.height)), float(f.score),
                  np.array([(p.x, p.y) for p in f.landmarks], dtype=np.float32))
@@ -152,7 +164,7 @@ class MtcnnDetector(FaceDetector):
                 cls._model = MTCNN(keep_all=True, device="cpu").eval()
             return cls._model
 
-    def _detect(self, image: np.ndarray) -> list[Face]:
+    def _detect(self, image: np.ndarray, threshold: float) -> list[Face]:
         network = self._network()
         if min(image.shape[:2]) < network.min_face_size:  # no pyramid level fits: MTCNN itself would fail
             return []
@@ -186,7 +198,7 @@ class HaarDetector(FaceDetector):
             self._local.cascade = cascade
         return cascade
 
-    def _detect(self, image: np.ndarray) -> list[Face]:
+    def _detect(self, image: np.ndarray, threshold: float) -> list[Face]:
         import cv2
 
         grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)

@@ -46,7 +46,7 @@ MESH = (13, 25)
 #: units; width scale). A mask pulled down bunches up (height < 1); on the chin its sides ride up the jaw.
 PLACEMENT_MOVES = {
     "correct": (None, 1.0, 0.0, 1.0),
-    "nose_exposed": (1.38, 0.76, 0.0, 1.0),
+    "nose_exposed": (1.26, 0.84, 0.0, 1.0),
     "chin": (2.42, 0.45, 0.35, 0.92),
 }
 
@@ -333,7 +333,7 @@ def _mesh_anchor(placement: str, local: np.ndarray, frame: _Frame) -> float | No
         return None
     down = local[:, 1]
     if placement == "nose_exposed":
-        at = down[SUBNASALE] + 0.45 * (down[UPPER_LIP] - down[SUBNASALE])
+        at = down[SUBNASALE] + 0.2 * (down[UPPER_LIP] - down[SUBNASALE])
     else:
         at = down[BELOW_LIP]
     return float(np.interp(at, frame.heights, range(4)))
@@ -428,20 +428,27 @@ def _mesh_coords(mesh: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
     rows, cols = mesh.shape[:2]
     t, u = np.meshgrid(np.linspace(0, 1, rows), np.linspace(0, 1, cols), indexing="ij")
     sheet = np.stack([u, t], axis=-1)
+    # Two triangles per quad, in raster order of the quads (a later triangle owns the pixels it shares).
+    i, j = (g.ravel() for g in np.meshgrid(np.arange(rows - 1), np.arange(cols - 1), indexing="ij"))
+    first = np.stack([np.stack([i, j], -1), np.stack([i, j + 1], -1), np.stack([i + 1, j + 1], -1)], axis=1)
+    second = np.stack([np.stack([i, j], -1), np.stack([i + 1, j + 1], -1), np.stack([i + 1, j], -1)], axis=1)
+    corners = np.stack([first, second], axis=1).reshape(-1, 3, 2)
+    dst = mesh[corners[..., 0], corners[..., 1]].astype(np.float32)
+    src = sheet[corners[..., 0], corners[..., 1]]
+    edge_a, edge_b = dst[:, 1] - dst[:, 0], dst[:, 2] - dst[:, 0]
+    keep = np.abs(edge_a[:, 0] * edge_b[:, 1] - edge_a[:, 1] * edge_b[:, 0]) >= 1e-3
+    dst, src = dst[keep], src[keep]
+    if not len(dst):
+        return None
+    # The affine map of each triangle onto the sheet: [x, y, 1] @ solve(...) gives (u, t) at its corners.
+    solved = np.linalg.solve(np.concatenate([dst, np.ones((len(dst), 3, 1), np.float32)], axis=-1).astype(np.float64),
+                             src)
+    maps = np.transpose(solved, (0, 2, 1)).astype(np.float32)
     owner = np.full(size, -1, np.int32)
-    maps = []
-    for i in range(rows - 1):
-        for j in range(cols - 1):
-            quad = ((i, j), (i, j + 1), (i + 1, j + 1), (i + 1, j))
-            for corners in (quad[:3], (quad[0], quad[2], quad[3])):
-                dst = np.array([mesh[c] for c in corners], np.float32)
-                (ax, ay), (bx, by) = dst[1] - dst[0], dst[2] - dst[0]
-                if abs(ax * by - ay * bx) < 1e-3:
-                    continue
-                maps.append(cv2.getAffineTransform(dst, np.array([sheet[c] for c in corners], np.float32)))
-                cv2.fillConvexPoly(owner, np.rint(dst * 16).astype(np.int32), len(maps) - 1, cv2.LINE_8, 4)
+    for label, points in enumerate(np.rint(dst * 16).astype(np.int32)):
+        cv2.fillConvexPoly(owner, points, label, cv2.LINE_8, 4)
     hole = owner < 0
-    if not maps or hole.all():
+    if hole.all():
         return None
     if hole.any():
         # Each covered pixel is its own label, numbered in raster order: label - 1 indexes owner[~hole].
@@ -449,7 +456,7 @@ def _mesh_coords(mesh: np.ndarray, size: tuple[int, int]) -> np.ndarray | None:
                                                      labelType=cv2.DIST_LABEL_PIXEL)
         owner = owner[~hole][nearest - 1]
     y, x = np.mgrid[0 : size[0], 0 : size[1]].astype(np.float32)
-    m = np.asarray(maps, np.float32)[owner]
+    m = maps[owner]
     return m[..., 2] + m[..., 0] * x[..., None] + m[..., 1] * y[..., None]
 
 
@@ -546,6 +553,8 @@ def _light(image: np.ndarray, patch: np.ndarray, alpha: np.ndarray, span: float,
 def _desaturate(colours: tuple[np.ndarray, ...], patch: np.ndarray) -> tuple[np.ndarray, ...]:
     """A greyscale (or washed-out) photo gets a mask as colourless as the photo around it."""
     saturation = min(float(np.abs(patch - patch.mean(axis=-1, keepdims=True)).mean()) / 0.02, 1.0)
+    if saturation >= 1.0:  # a colour photo: the colours stay as they are
+        return colours
     return tuple(c.mean(axis=-1, keepdims=True) + (c - c.mean(axis=-1, keepdims=True)) * saturation
                  for c in colours)
 

@@ -47,6 +47,10 @@ def task_marginals(probs: np.ndarray) -> dict[str, np.ndarray]:
     return {"mask": cube.sum(axis=(2, 3)), "gender": cube.sum(axis=(1, 3)), "age": cube.sum(axis=(1, 2))}
 
 
+#: ``face_fallback`` of :class:`RunPredictor`: the run's own setting.
+RUN_OWN = "run"
+
+
 class RunPredictor:
     """A maskcls run (a run folder, or a k-fold parent whose folds are averaged) as a :class:`TaskPredictor`.
 
@@ -58,6 +62,8 @@ class RunPredictor:
         run: the run folder.
         crop: ``none``, ``center`` or ``face`` instead of the run's.
         face_margin: instead of the run's.
+        face_fallback: instead of the run's ``input.face_fallback`` (``None``: no fallback); :data:`RUN_OWN` keeps
+            the run's.
         device: torch device (``auto``).
         engine: ``torch`` or ``onnx`` (ONNX Runtime on the run's export, made on first use).
         batch_size: photos per model call.
@@ -65,7 +71,8 @@ class RunPredictor:
     """
 
     def __init__(self, run: str | Path, crop: str | None = None, face_margin: float | None = None,
-                 device: str = "auto", batch_size: int = 64, workers: int = 2, engine: str = "torch") -> None:
+                 device: str = "auto", batch_size: int = 64, workers: int = 2, engine: str = "torch",
+                 face_fallback: float | None | str = RUN_OWN) -> None:
         from maskcls.inference.contract import cache_spec
         from maskcls.inference.loading import load_members
 
@@ -78,6 +85,8 @@ class RunPredictor:
             raise MaskclsError(f"{run}: its folds prepare photos differently ({len(specs)} settings)")
         spec = specs.pop()
         changes = {k: v for k, v in (("crop", crop), ("face_margin", face_margin)) if v is not None}
+        if face_fallback != RUN_OWN:
+            changes["face_fallback"] = face_fallback
         try:
             self.spec = dataclasses.replace(spec, **changes)
         except ValueError as exc:
@@ -85,8 +94,12 @@ class RunPredictor:
         self.batch_size, self.workers = batch_size, workers
         self.name = Path(run).name
         if changes:
-            self.name += f" (crop={self.spec.crop}" + (f", margin {self.spec.face_margin:g}" if self.spec.crop == "face"
-                                                       else "") + ")"
+            told = [f"crop={self.spec.crop}"]
+            if self.spec.crop == "face":
+                told.append(f"margin {self.spec.face_margin:g}")
+                if "face_fallback" in changes:
+                    told.append("no fallback" if face_fallback is None else f"fallback {face_fallback:g}")
+            self.name += f" ({', '.join(told)})"
 
     def entries(self, images: Sequence[np.ndarray | Path]) -> tuple[np.ndarray, np.ndarray]:
         """The model inputs ``[N, h, w, 3]`` of photos (arrays, or files decoded as the run's cache decodes them),
@@ -144,12 +157,13 @@ class EnsemblePredictor:
         runs: run folders (a k-fold parent averages its folds first).
         ensemble: the combination (:class:`maskcls.inference.ensemble.Ensemble`; soft vote, equal weights when
             ``None``). Hard voting has no probabilities to score and is refused.
-        crop, face_margin, engine, device, batch_size, workers: as for :class:`RunPredictor`, for every run.
+        crop, face_margin, face_fallback, engine, device, batch_size, workers: as for :class:`RunPredictor`, for
+            every run.
     """
 
     def __init__(self, runs: Sequence[str | Path], ensemble: "Ensemble | None" = None, crop: str | None = None,
                  face_margin: float | None = None, engine: str = "torch", device: str = "auto",
-                 batch_size: int = 64, workers: int = 2) -> None:
+                 batch_size: int = 64, workers: int = 2, face_fallback: float | None | str = RUN_OWN) -> None:
         from maskcls.inference.ensemble import Ensemble
 
         if not runs:
@@ -158,7 +172,7 @@ class EnsemblePredictor:
         if self.ensemble.vote != "soft":
             raise MaskclsError("bench ood scores probabilities: combine the runs with --vote soft")
         self.members = [RunPredictor(run, crop=crop, face_margin=face_margin, device=device, batch_size=batch_size,
-                                     workers=workers, engine=engine) for run in runs]
+                                     workers=workers, engine=engine, face_fallback=face_fallback) for run in runs]
         self.name = " + ".join(m.name for m in self.members)
         if self.ensemble.weights or self.ensemble.tasks:
             self.name += f" ({self.ensemble.describe()})"

@@ -173,10 +173,10 @@ def classify_photo(photo: Photo, engine: "Engine", detector: "FaceDetector",
     """
     from maskcls.inference.contract import cache_spec
 
-    faces = detector.detect(np.asarray(photo.image, dtype=np.uint8))
+    spec = cache_spec(engine)
+    faces = detector.detect(np.asarray(photo.image, dtype=np.uint8), spec.face_fallback)
     if not faces:
         return []
-    spec = cache_spec(engine)
     per_face = spec.crop == "face"
     entries = face_entries(photo, faces, spec) if per_face else photo_entry(photo, spec)[None]
     with lock or contextlib.nullcontext():

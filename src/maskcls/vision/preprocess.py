@@ -52,6 +52,9 @@ class CacheSpec:
         face_margin: context around the face for ``crop=face``, as a fraction of its size on each side.
         face_detector: the detector for ``crop=face`` (``retinaface``, ``mtcnn`` or ``haar``).
         face_pick: which face of several for ``crop=face``: ``largest`` or ``central``.
+        face_fallback: for ``crop=face``, a photo without a face at the detector's threshold is cut around its
+            best face scoring at least this (``None``: it is centre-cropped); see
+            :meth:`~maskcls.faces.detect.FaceDetector.detect`.
         background: ``keep``, or ``remove``/``blur`` the background of the whole photo (see
             :func:`~maskcls.faces.segment.replace_background`) before it is cropped; a photo in which no person is
             found keeps its background.
@@ -65,6 +68,7 @@ class CacheSpec:
     face_margin: float = 0.4
     face_detector: str = "retinaface"
     face_pick: str = "largest"
+    face_fallback: float | None = None
     background: str = "keep"
     alignment: str = "none"
 
@@ -82,6 +86,8 @@ class CacheSpec:
             raise ValueError(f"unknown face detector {self.face_detector!r} (expected one of {tuple(DETECTORS)})")
         if self.face_pick not in PICK_POLICIES:
             raise ValueError(f"unknown face pick {self.face_pick!r} (expected one of {PICK_POLICIES})")
+        if self.face_fallback is not None and not 0.0 <= self.face_fallback <= 1.0:
+            raise ValueError(f"face fallback score must be in [0, 1], got {self.face_fallback}")
         if self.background not in BACKGROUNDS:
             raise ValueError(f"unknown background {self.background!r} (expected one of {BACKGROUNDS})")
         if self.alignment not in ALIGNMENTS:
@@ -95,7 +101,8 @@ class CacheSpec:
         the ``train`` section (shared by training and prediction, so both crop alike)."""
         return cls(size=tuple(preprocess.size), interpolation=preprocess.interpolation, crop=input_cfg.crop,
                    face_margin=input_cfg.face_margin, face_detector=input_cfg.face_detector,
-                   face_pick=input_cfg.face_pick, background=input_cfg.background,
+                   face_pick=input_cfg.face_pick, face_fallback=input_cfg.face_fallback,
+                   background=input_cfg.background,
                    alignment=getattr(preprocess, "alignment", "none"))
 
     def key(self) -> str:
@@ -109,6 +116,8 @@ class CacheSpec:
         key = f"v{FORMAT_VERSION}:size={height}x{width}:interpolation={self.interpolation}:crop={self.crop}"
         if self.crop == "face":
             key += f":face={self.face_detector},{self.face_pick},margin={float(self.face_margin)!r}"
+            if self.face_fallback is not None:
+                key += f",fallback={float(self.face_fallback)!r}"
         if self.background != "keep":
             key += f":background={self.background},{SEGMENTATION_TAG},guard={self.face_detector}"
         if self.alignment != "none":
@@ -178,9 +187,9 @@ def needs_face(spec: CacheSpec) -> bool:
 def find_face(image, spec: CacheSpec) -> "Face | None":
     """The picked face of a decoded photo (``spec``'s detector and policy), or ``None`` when it has none.
 
-    The face is found in the photo as it is (detectors are trained on backdrops).
+    The face is found in the photo as it is (detectors are trained on backdrops), with the spec's fallback score.
     """
-    faces = create_detector(spec.face_detector).detect(np.asarray(image, dtype=np.uint8))
+    faces = create_detector(spec.face_detector).detect(np.asarray(image, dtype=np.uint8), spec.face_fallback)
     return pick_face(faces, image.size, spec.face_pick)
 
 
