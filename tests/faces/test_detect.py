@@ -109,6 +109,25 @@ def test_crop_box_larger_than_the_image_shrinks_without_stretching():
         face_crop_box(face(0, 0, 10, 10), (100, 100), -0.1, 1.0)
 
 
+def test_landmark_frame_is_placed_by_the_eyes_and_mouth_only():
+    from maskcls.faces.detect import LANDMARK_CENTRE, LANDMARK_SIDE, landmark_square
+
+    # Eyes 40 apart at y = 100, mouth corners 50 below them: 1.8 × 50 = 90 beats 2 × 40 = 80 and sets the side.
+    points = np.array([[80, 100], [120, 100], [100, 125], [85, 150], [115, 150]], np.float32)
+    tight = Face((70.0, 60.0, 130.0, 170.0), 0.99, points)
+    clipped = Face((70.0, 0.0, 130.0, 170.0), 0.99, points)  # the same face, its box cut at a photo's top edge
+    side, cy = LANDMARK_SIDE * 90, 100 + LANDMARK_CENTRE * 50
+    assert landmark_square(tight) == pytest.approx((100 - side / 2, cy - side / 2, 100 + side / 2, cy + side / 2))
+    assert landmark_square(clipped) == landmark_square(tight)
+    box = face_crop_box(clipped, (400, 400), 0.0, 1.0, "landmarks")
+    assert box == pytest.approx(landmark_square(tight))
+    assert face_crop_box(clipped, (400, 400), 0.0, 1.0) != box  # the box frame follows the clipped box
+    bare = Face((10.0, 10.0, 50.0, 50.0), 0.9)  # no landmarks (haar): the box
+    assert face_crop_box(bare, (100, 100), 0.0, 1.0, "landmarks") == face_crop_box(bare, (100, 100), 0.0, 1.0)
+    with pytest.raises(MaskclsError, match="box, landmarks"):
+        face_crop_box(tight, (400, 400), 0.0, 1.0, "eyes")
+
+
 # ---- detection on a real face ---------------------------------------------------------------------------
 def test_retinaface_finds_the_astronaut_with_landmarks(astronaut):
     found = create_detector("retinaface").detect(astronaut)

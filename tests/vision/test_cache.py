@@ -205,7 +205,8 @@ def test_spec_validation_and_key():
     assert CacheSpec((224, 224)).key() != CacheSpec((224, 224), crop="center").key()
     for bad in ({"size": (0, 4)}, {"size": (4, 4), "interpolation": "cubic"}, {"size": (4, 4), "crop": "eyes"},
                 {"size": (4, 4), "face_margin": -0.1}, {"size": (4, 4), "face_detector": "yolo"},
-                {"size": (4, 4), "face_pick": "first"}, {"size": (4, 4), "face_fallback": 1.2}):
+                {"size": (4, 4), "face_pick": "first"}, {"size": (4, 4), "face_fallback": 1.2},
+                {"size": (4, 4), "face_frame": "eyes"}):
         with pytest.raises(ValueError):
             CacheSpec(**bad)
 
@@ -237,7 +238,7 @@ def face_box(path: Path, spec: CacheSpec):
 
     image = load_rgb(path)
     face = pick_face(create_detector(spec.face_detector).detect(np.asarray(image)), image.size, spec.face_pick)
-    return face_crop_box(face, image.size, spec.face_margin, spec.size[1] / spec.size[0])
+    return face_crop_box(face, image.size, spec.face_margin, spec.size[1] / spec.size[0], spec.face_frame)
 
 
 def test_keys_of_other_crops_are_unchanged():
@@ -248,8 +249,9 @@ def test_keys_of_other_crops_are_unchanged():
     face_keys = {CacheSpec((224, 224), crop="face").key(), CacheSpec((224, 224), crop="face", face_margin=0.2).key(),
                  CacheSpec((224, 224), crop="face", face_detector="haar").key(),
                  CacheSpec((224, 224), crop="face", face_pick="central").key(),
-                 CacheSpec((224, 224), crop="face", face_fallback=0.3).key()}
-    assert len(face_keys) == 5
+                 CacheSpec((224, 224), crop="face", face_fallback=0.3).key(),
+                 CacheSpec((224, 224), crop="face", face_frame="landmarks").key()}
+    assert len(face_keys) == 6
     assert CacheSpec((224, 224), face_fallback=0.3).key() == CacheSpec((224, 224)).key()
     assert CacheSpec((224, 224), crop="face").key().startswith("v1:size=224x224:interpolation=bicubic:crop=face:")
 
@@ -270,6 +272,14 @@ def test_face_crop_centres_the_face_and_records_fallbacks(astronaut_jpeg, photos
     assert again.reused and not decodes and again.fallbacks == [1] and again.errors == cache.errors
     assert pickle.loads(pickle.dumps(again)).fallbacks == [1]
     assert ImageCache.open(paths, FACE, None).fallbacks == [1]
+
+
+def test_landmark_frame_cuts_the_square_the_landmarks_place(astronaut_jpeg):
+    spec = CacheSpec(size=(64, 64), crop="face", face_margin=0.0, face_frame="landmarks")
+    box = face_box(astronaut_jpeg, spec)
+    assert box != face_box(astronaut_jpeg, CacheSpec(size=(64, 64), crop="face", face_margin=0.0))
+    assert np.abs(cache_module.load_image(astronaut_jpeg, spec).astype(int)
+                  - reference(astronaut_jpeg, spec, box)).max() <= 1
 
 
 def test_load_image_info_and_other_crops_never_fall_back(astronaut_jpeg, photos, tmp_path):

@@ -20,6 +20,7 @@ def ood(
     rebuild: bool = typer.Option(False, "--rebuild", help="Build the suite again even if it is up to date."),
     crop: Optional[str] = typer.Option(None, "--crop", help="Score the runs with this crop instead of their own (none, center, face)."),
     face_margin: Optional[float] = typer.Option(None, "--face-margin", min=0.0, help="Score the runs with this face margin instead of their own."),
+    face_frame: Optional[str] = typer.Option(None, "--face-frame", help="Score the runs with this input.face_frame instead of their own (box or landmarks)."),
     face_fallback: Optional[str] = typer.Option(None, "--face-fallback", help="Score the runs with this input.face_fallback instead of their own (a score in [0, 1], or off)."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Run weights of every RUN,RUN ensemble, e.g. 0.6,0.4."),
     tasks: Optional[str] = typer.Option(None, "--tasks", help="Task-level combination of every RUN,RUN ensemble, e.g. mask=0,gender=1,age=0:0.5+1:0.5 (positions from 0), as in maskcls predict."),
@@ -50,9 +51,10 @@ def ood(
         if len(parts) > 1:
             ensemble = Ensemble.parse(len(parts), "soft", weights, tasks)
             predictors.append(EnsemblePredictor(parts, ensemble, crop=crop, face_margin=face_margin,
-                                                face_fallback=fallback))
+                                                face_fallback=fallback, face_frame=face_frame))
         elif parts:
-            predictors.append(RunPredictor(parts[0], crop=crop, face_margin=face_margin, face_fallback=fallback))
+            predictors.append(RunPredictor(parts[0], crop=crop, face_margin=face_margin, face_fallback=fallback,
+                                           face_frame=face_frame))
     if (weights or tasks) and not any(isinstance(p, EnsemblePredictor) for p in predictors):
         raise MaskclsError("bench ood: --weights and --tasks combine runs given as RUN,RUN")
     predictors += [load_predictor(target) for target in predictor or []]

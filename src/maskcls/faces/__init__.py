@@ -2,12 +2,15 @@
 
 from maskcls.faces.detect import (
     DETECTORS,
+    FACE_FRAMES,
     PICK_POLICIES,
     Face,
     FaceDetector,
     create_detector,
     face_crop_box,
+    landmark_square,
     pick_face,
 )
 
-__all__ = ["DETECTORS", "PICK_POLICIES", "Face", "FaceDetector", "create_detector", "face_crop_box", "pick_face"]
+__all__ = ["DETECTORS", "FACE_FRAMES", "PICK_POLICIES", "Face", "FaceDetector", "create_detector", "face_crop_box",
+           "landmark_square", "pick_face"]

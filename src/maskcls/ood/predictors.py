@@ -62,6 +62,7 @@ class RunPredictor:
         run: the run folder.
         crop: ``none``, ``center`` or ``face`` instead of the run's.
         face_margin: instead of the run's.
+        face_frame: instead of the run's ``input.face_frame`` (``box`` or ``landmarks``).
         face_fallback: instead of the run's ``input.face_fallback`` (``None``: no fallback); :data:`RUN_OWN` keeps
             the run's.
         device: torch device (``auto``).
@@ -72,7 +73,7 @@ class RunPredictor:
 
     def __init__(self, run: str | Path, crop: str | None = None, face_margin: float | None = None,
                  device: str = "auto", batch_size: int = 64, workers: int = 2, engine: str = "torch",
-                 face_fallback: float | None | str = RUN_OWN) -> None:
+                 face_fallback: float | None | str = RUN_OWN, face_frame: str | None = None) -> None:
         from maskcls.inference.contract import cache_spec
         from maskcls.inference.loading import load_members
 
@@ -84,7 +85,8 @@ class RunPredictor:
         if len(specs) > 1:
             raise MaskclsError(f"{run}: its folds prepare photos differently ({len(specs)} settings)")
         spec = specs.pop()
-        changes = {k: v for k, v in (("crop", crop), ("face_margin", face_margin)) if v is not None}
+        changes = {k: v for k, v in (("crop", crop), ("face_margin", face_margin), ("face_frame", face_frame))
+                   if v is not None}
         if face_fallback != RUN_OWN:
             changes["face_fallback"] = face_fallback
         try:
@@ -97,6 +99,8 @@ class RunPredictor:
             told = [f"crop={self.spec.crop}"]
             if self.spec.crop == "face":
                 told.append(f"margin {self.spec.face_margin:g}")
+                if "face_frame" in changes:
+                    told.append(f"{self.spec.face_frame} frame")
                 if "face_fallback" in changes:
                     told.append("no fallback" if face_fallback is None else f"fallback {face_fallback:g}")
             self.name += f" ({', '.join(told)})"
@@ -157,13 +161,14 @@ class EnsemblePredictor:
         runs: run folders (a k-fold parent averages its folds first).
         ensemble: the combination (:class:`maskcls.inference.ensemble.Ensemble`; soft vote, equal weights when
             ``None``). Hard voting has no probabilities to score and is refused.
-        crop, face_margin, face_fallback, engine, device, batch_size, workers: as for :class:`RunPredictor`, for
+        crop, face_margin, face_frame, face_fallback, engine, device, batch_size, workers: as for :class:`RunPredictor`, for
             every run.
     """
 
     def __init__(self, runs: Sequence[str | Path], ensemble: "Ensemble | None" = None, crop: str | None = None,
                  face_margin: float | None = None, engine: str = "torch", device: str = "auto",
-                 batch_size: int = 64, workers: int = 2, face_fallback: float | None | str = RUN_OWN) -> None:
+                 batch_size: int = 64, workers: int = 2, face_fallback: float | None | str = RUN_OWN,
+                 face_frame: str | None = None) -> None:
         from maskcls.inference.ensemble import Ensemble
 
         if not runs:
@@ -172,7 +177,8 @@ class EnsemblePredictor:
         if self.ensemble.vote != "soft":
             raise MaskclsError("bench ood scores probabilities: combine the runs with --vote soft")
         self.members = [RunPredictor(run, crop=crop, face_margin=face_margin, device=device, batch_size=batch_size,
-                                     workers=workers, engine=engine, face_fallback=face_fallback) for run in runs]
+                                     workers=workers, engine=engine, face_fallback=face_fallback, face_frame=face_frame)
+                        for run in runs]
         self.name = " + ".join(m.name for m in self.members)
         if self.ensemble.weights or self.ensemble.tasks:
             self.name += f" ({self.ensemble.describe()})"

@@ -20,7 +20,7 @@ import numpy as np
 from maskcls.data.images import (ImageReadError, check_pixels, load_rgb, not_a_photo_file, quiet_bomb_warnings,
                                  to_rgb)
 from maskcls.faces.align import ALIGNMENTS
-from maskcls.faces.detect import DETECTORS, PICK_POLICIES, create_detector, face_crop_box, pick_face
+from maskcls.faces.detect import DETECTORS, FACE_FRAMES, PICK_POLICIES, create_detector, face_crop_box, pick_face
 from maskcls.faces.segment import BACKGROUNDS, SEGMENTATION_TAG
 
 if TYPE_CHECKING:
@@ -52,6 +52,8 @@ class CacheSpec:
         face_margin: context around the face for ``crop=face``, as a fraction of its size on each side.
         face_detector: the detector for ``crop=face`` (``retinaface``, ``mtcnn`` or ``haar``).
         face_pick: which face of several for ``crop=face``: ``largest`` or ``central``.
+        face_frame: for ``crop=face``, what the margin grows: the detector's ``box`` or the square its five
+            ``landmarks`` place (:func:`~maskcls.faces.detect.landmark_square`).
         face_fallback: for ``crop=face``, a photo without a face at the detector's threshold is cut around its
             best face scoring at least this (``None``: it is centre-cropped); see
             :meth:`~maskcls.faces.detect.FaceDetector.detect`.
@@ -68,6 +70,7 @@ class CacheSpec:
     face_margin: float = 0.4
     face_detector: str = "retinaface"
     face_pick: str = "largest"
+    face_frame: str = "box"
     face_fallback: float | None = None
     background: str = "keep"
     alignment: str = "none"
@@ -86,6 +89,8 @@ class CacheSpec:
             raise ValueError(f"unknown face detector {self.face_detector!r} (expected one of {tuple(DETECTORS)})")
         if self.face_pick not in PICK_POLICIES:
             raise ValueError(f"unknown face pick {self.face_pick!r} (expected one of {PICK_POLICIES})")
+        if self.face_frame not in FACE_FRAMES:
+            raise ValueError(f"unknown face frame {self.face_frame!r} (expected one of {FACE_FRAMES})")
         if self.face_fallback is not None and not 0.0 <= self.face_fallback <= 1.0:
             raise ValueError(f"face fallback score must be in [0, 1], got {self.face_fallback}")
         if self.background not in BACKGROUNDS:
@@ -101,7 +106,8 @@ class CacheSpec:
         the ``train`` section (shared by training and prediction, so both crop alike)."""
         return cls(size=tuple(preprocess.size), interpolation=preprocess.interpolation, crop=input_cfg.crop,
                    face_margin=input_cfg.face_margin, face_detector=input_cfg.face_detector,
-                   face_pick=input_cfg.face_pick, face_fallback=input_cfg.face_fallback,
+                   face_pick=input_cfg.face_pick, face_frame=input_cfg.face_frame,
+                   face_fallback=input_cfg.face_fallback,
                    background=input_cfg.background,
                    alignment=getattr(preprocess, "alignment", "none"))
 
@@ -116,6 +122,8 @@ class CacheSpec:
         key = f"v{FORMAT_VERSION}:size={height}x{width}:interpolation={self.interpolation}:crop={self.crop}"
         if self.crop == "face":
             key += f":face={self.face_detector},{self.face_pick},margin={float(self.face_margin)!r}"
+            if self.face_frame != "box":
+                key += f",frame={self.face_frame}"
             if self.face_fallback is not None:
                 key += f",fallback={float(self.face_fallback)!r}"
         if self.background != "keep":
@@ -205,7 +213,7 @@ def preprocess(image, spec: CacheSpec, face: "Face | None" = None) -> np.ndarray
     """
     height, width = spec.size
     if spec.crop == "face" and face is not None:
-        box = face_crop_box(face, image.size, spec.face_margin, width / height)
+        box = face_crop_box(face, image.size, spec.face_margin, width / height, spec.face_frame)
     else:
         box = crop_box(image.size, spec)
     image = with_background(image, spec, face)
