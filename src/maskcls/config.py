@@ -396,8 +396,8 @@ class InputConfig(_Strict):
             frames the face tighter than in a wider photo; the landmark square frames both alike.
         face_fallback: for ``crop=face``, a photo without a face at the detector's threshold is cut around its best
             face scoring at least this (``null``: centre-cropped). RetinaFace scores many masked faces 0.3–0.9:
-            at 0.3 it finds 89 % of the suite's re-framed masked faces against 68 % without (all in the right
-            place), 95 % of the held-out realmask photos against 86 %.
+            at 0.3 it finds 89 % of the suite's re-framed faces wearing a mask over the nose against 69 % without
+            (all in the right place), 95 % of the held-out realmask photos against 86 %.
         background: ``keep`` the photo's background, ``remove`` it (a flat grey) or ``blur`` it; the person is
             segmented in the whole photo before any crop (needs the optional mediapipe extra, see
             :mod:`maskcls.faces.segment`).
