@@ -17,7 +17,8 @@ def test_ctrl_c_says_what_was_kept_and_the_run_resumes(cli, root, tmp_path):
     runs = tmp_path / "runs"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "MASKCLS_PROGRESS": "0", "COLUMNS": "400",
            "MASKCLS_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "maskcls", "train", *TINY, f"data.root={root}",
+    # Enough epochs that the signal always lands mid-run (one tiny epoch can end before it arrives).
+    proc = subprocess.Popen([sys.executable, "-m", "maskcls", "train", *TINY, "train.epochs=40", f"data.root={root}",
                              "--runs", str(runs)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 60
     line = ""
