@@ -54,6 +54,8 @@ bench: $(STAMP)
 	# The out-of-distribution suite (held-out shared photos, re-framed and re-masked) on bench's best run;
 	# PEER=module:attribute adds another predictor (an object with .name and .predict(images)).
 	$(BIN)/python benchmarks/ood.py --bench-work data/bench $(if $(QUICK),--people 300,) $(if $(PEER),--peer $(PEER),)
+	# How many faces the detector's fallback recovers on that suite (section face-fallback).
+	$(BIN)/python benchmarks/face_fallback.py $(if $(QUICK),--people 300 --limit 200,)
 
 # The ablation table (every trick alone against the README recipe, two seeds; ~2 h at its small default scale on
 # 2 cores): its own target, as it is long. Finished rows are kept in data/ablation and reused.

@@ -105,6 +105,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", type=Path, default=PROJECT / "data" / "ood-suite")
     parser.add_argument("--shared", type=Path, help="Shared data (default $MASKCLS_SHARED_DATA or ../shared/data).")
+    parser.add_argument("--people", type=int, default=1000, help="Held-out UTKFace people in the suite (as ood.py).")
     parser.add_argument("--limit", type=int, default=600, help="Photos of each row.")
     parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
@@ -114,7 +115,7 @@ def main() -> None:
     if not (shared / "utkface").is_dir():
         print(f"face_fallback: {shared}/utkface not found: the section needs the shared data", file=sys.stderr)
         return
-    suite, _ = ensure_suite(args.suite, SuiteOptions(shared))
+    suite, _ = ensure_suite(args.suite, SuiteOptions(shared, args.people))
     figures = {row: measure(suite, row, args.limit) for row in ROWS}
     markdown = render(figures, args.limit)
     print(markdown)

@@ -17,9 +17,11 @@ def test_ctrl_c_says_what_was_kept_and_the_run_resumes(cli, root, tmp_path):
     runs = tmp_path / "runs"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "MASKCLS_PROGRESS": "0", "COLUMNS": "400",
            "MASKCLS_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
-    # Enough epochs that the signal always lands mid-run (one tiny epoch can end before it arrives).
+    # Enough epochs that the signal always lands mid-run (one tiny epoch can end before it arrives), and Ctrl-C
+    # restored in the child: a suite started as a background job (`pytest &`) passes SIGINT down ignored.
     proc = subprocess.Popen([sys.executable, "-m", "maskcls", "train", *TINY, "train.epochs=40", f"data.root={root}",
-                             "--runs", str(runs)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                             "--runs", str(runs)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     line = ""
     while "run folder:" not in line:

@@ -121,7 +121,9 @@ def test_ctrl_c_closes_the_log_with_complete_lines(tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(PROJECT / "src")}
     process = subprocess.Popen([sys.executable, "-m", "maskcls", "watch", str(video), str(run), "--engine", "torch",
-                                "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                                "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                               # Ctrl-C restored: a suite run as a background job passes SIGINT down ignored.
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     log = out / "events.jsonl"
     deadline = time.monotonic() + 120
     while not (log.is_file() and '"exit"' in log.read_text()):  # A has left; B is in view
