@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         for run in runs:
             predictors.append(RunPredictor(run))
             if args.face_cut:
-                predictors.append(RunPredictor(run, crop="face", face_margin=0.0))
+                predictors.append(RunPredictor(run, {"crop": "face", "face_margin": 0.0}))
         predictors += [load_predictor(target) for target in args.peer]
         suite, built = ensure_suite(args.suite, SuiteOptions(args.shared or default_shared(), args.people, args.seed))
         build_seconds = time.perf_counter() - start

@@ -238,10 +238,10 @@ def test_bench_ood_scores_a_tiny_run_and_a_predictor(suite, shared, tmp_path, mo
 
     expected = task_marginals(predict_paths(Predictor.from_run(run), photos)[0])
     assert all(np.allclose(by_file[t], expected[t], atol=1e-5) for t in ("mask", "gender", "age"))
-    face = RunPredictor(run, crop="face", face_margin=0)
+    face = RunPredictor(run, {"crop": "face", "face_margin": 0})
     assert face.name == f"{run.name} (crop=face, margin 0)" and face.spec.crop == "face"
     assert face.spec.face_fallback == 0.3  # the run's own (the config's default)
-    blind = RunPredictor(run, crop="face", face_margin=0, face_fallback=None)
+    blind = RunPredictor(run, {"crop": "face", "face_margin": 0, "face_fallback": None})
     assert blind.spec.face_fallback is None and blind.name == f"{run.name} (crop=face, margin 0, no fallback)"
     monkeypatch.setitem(sys.modules, "fake_peer", types.SimpleNamespace(Peer=_AlwaysNone))
     monkeypatch.setenv("MASKCLS_PROGRESS", "0")

@@ -38,23 +38,24 @@ def ood(
     from maskcls.errors import MaskclsError
     from maskcls.fileio import write_text
     from maskcls.inference.ensemble import Ensemble
-    from maskcls.ood.predictors import RUN_OWN, EnsemblePredictor, RunPredictor, load_predictor
+    from maskcls.ood.predictors import EnsemblePredictor, RunPredictor, load_predictor
     from maskcls.ood.score import markdown, score_suite, tables
     from maskcls.ood.suite import SuiteOptions, default_shared, ensure_suite
 
     if not runs and not predictor:
         raise MaskclsError("bench ood: name at least one run folder or --predictor")
-    fallback = RUN_OWN if face_fallback is None else _fallback(face_fallback)
+    changes = {key: value for key, value in (("crop", crop), ("face_margin", face_margin), ("face_frame", face_frame))
+               if value is not None}
+    if face_fallback is not None:
+        changes["face_fallback"] = _fallback(face_fallback)
     predictors = []
     for text in runs or []:
         parts = [Path(part) for part in text.split(",") if part]
         if len(parts) > 1:
             ensemble = Ensemble.parse(len(parts), "soft", weights, tasks)
-            predictors.append(EnsemblePredictor(parts, ensemble, crop=crop, face_margin=face_margin,
-                                                face_fallback=fallback, face_frame=face_frame))
+            predictors.append(EnsemblePredictor(parts, ensemble, changes))
         elif parts:
-            predictors.append(RunPredictor(parts[0], crop=crop, face_margin=face_margin, face_fallback=fallback,
-                                           face_frame=face_frame))
+            predictors.append(RunPredictor(parts[0], changes))
     if (weights or tasks) and not any(isinstance(p, EnsemblePredictor) for p in predictors):
         raise MaskclsError("bench ood: --weights and --tasks combine runs given as RUN,RUN")
     predictors += [load_predictor(target) for target in predictor or []]

@@ -16,7 +16,7 @@ import dataclasses
 import importlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -47,8 +47,8 @@ def task_marginals(probs: np.ndarray) -> dict[str, np.ndarray]:
     return {"mask": cube.sum(axis=(2, 3)), "gender": cube.sum(axis=(1, 3)), "age": cube.sum(axis=(1, 2))}
 
 
-#: ``face_fallback`` of :class:`RunPredictor`: the run's own setting.
-RUN_OWN = "run"
+#: The preparation settings :class:`RunPredictor` can change (fields of :class:`~maskcls.vision.preprocess.CacheSpec`).
+INPUT_CHANGES = ("crop", "face_margin", "face_frame", "face_fallback")
 
 
 class RunPredictor:
@@ -60,20 +60,16 @@ class RunPredictor:
 
     Args:
         run: the run folder.
-        crop: ``none``, ``center`` or ``face`` instead of the run's.
-        face_margin: instead of the run's.
-        face_frame: instead of the run's ``input.face_frame`` (``box`` or ``landmarks``).
-        face_fallback: instead of the run's ``input.face_fallback`` (``None``: no fallback); :data:`RUN_OWN` keeps
-            the run's.
+        input: settings of :data:`INPUT_CHANGES` instead of the run's ``input`` section, e.g.
+            ``{"crop": "face", "face_margin": 0, "face_fallback": None}`` (``None`` turns the fallback off).
         device: torch device (``auto``).
         engine: ``torch`` or ``onnx`` (ONNX Runtime on the run's export, made on first use).
         batch_size: photos per model call.
         workers: preprocessing threads.
     """
 
-    def __init__(self, run: str | Path, crop: str | None = None, face_margin: float | None = None,
-                 device: str = "auto", batch_size: int = 64, workers: int = 2, engine: str = "torch",
-                 face_fallback: float | None | str = RUN_OWN, face_frame: str | None = None) -> None:
+    def __init__(self, run: str | Path, input: Mapping[str, Any] | None = None, device: str = "auto",
+                 batch_size: int = 64, workers: int = 2, engine: str = "torch") -> None:
         from maskcls.inference.contract import cache_spec
         from maskcls.inference.loading import load_members
 
@@ -85,10 +81,10 @@ class RunPredictor:
         if len(specs) > 1:
             raise MaskclsError(f"{run}: its folds prepare photos differently ({len(specs)} settings)")
         spec = specs.pop()
-        changes = {k: v for k, v in (("crop", crop), ("face_margin", face_margin), ("face_frame", face_frame))
-                   if v is not None}
-        if face_fallback != RUN_OWN:
-            changes["face_fallback"] = face_fallback
+        changes = dict(input or {})
+        unknown = sorted(set(changes) - set(INPUT_CHANGES))
+        if unknown:
+            raise MaskclsError(f"{run}: cannot change {', '.join(unknown)} (only {', '.join(INPUT_CHANGES)})")
         try:
             self.spec = dataclasses.replace(spec, **changes)
         except ValueError as exc:
@@ -102,7 +98,8 @@ class RunPredictor:
                 if "face_frame" in changes:
                     told.append(f"{self.spec.face_frame} frame")
                 if "face_fallback" in changes:
-                    told.append("no fallback" if face_fallback is None else f"fallback {face_fallback:g}")
+                    fallback = self.spec.face_fallback
+                    told.append("no fallback" if fallback is None else f"fallback {fallback:g}")
             self.name += f" ({', '.join(told)})"
 
     def entries(self, images: Sequence[np.ndarray | Path]) -> tuple[np.ndarray, np.ndarray]:
@@ -161,14 +158,12 @@ class EnsemblePredictor:
         runs: run folders (a k-fold parent averages its folds first).
         ensemble: the combination (:class:`maskcls.inference.ensemble.Ensemble`; soft vote, equal weights when
             ``None``). Hard voting has no probabilities to score and is refused.
-        crop, face_margin, face_frame, face_fallback, engine, device, batch_size, workers: as for :class:`RunPredictor`, for
-            every run.
+        input, engine, device, batch_size, workers: as for :class:`RunPredictor`, for every run.
     """
 
-    def __init__(self, runs: Sequence[str | Path], ensemble: "Ensemble | None" = None, crop: str | None = None,
-                 face_margin: float | None = None, engine: str = "torch", device: str = "auto",
-                 batch_size: int = 64, workers: int = 2, face_fallback: float | None | str = RUN_OWN,
-                 face_frame: str | None = None) -> None:
+    def __init__(self, runs: Sequence[str | Path], ensemble: "Ensemble | None" = None,
+                 input: Mapping[str, Any] | None = None, engine: str = "torch", device: str = "auto",
+                 batch_size: int = 64, workers: int = 2) -> None:
         from maskcls.inference.ensemble import Ensemble
 
         if not runs:
@@ -176,8 +171,7 @@ class EnsemblePredictor:
         self.ensemble = ensemble if ensemble is not None else Ensemble()
         if self.ensemble.vote != "soft":
             raise MaskclsError("bench ood scores probabilities: combine the runs with --vote soft")
-        self.members = [RunPredictor(run, crop=crop, face_margin=face_margin, device=device, batch_size=batch_size,
-                                     workers=workers, engine=engine, face_fallback=face_fallback, face_frame=face_frame)
+        self.members = [RunPredictor(run, input, device=device, batch_size=batch_size, workers=workers, engine=engine)
                         for run in runs]
         self.name = " + ".join(m.name for m in self.members)
         if self.ensemble.weights or self.ensemble.tasks:
