@@ -388,7 +388,7 @@ class InputConfig(_Strict):
             region of the input's aspect ratio) or ``face`` (a face detected in the photo, with context; photos
             without a face are centre-cropped and listed in the run's ``face_fallbacks.txt``).
         face_margin: for ``crop=face``, context around the face box as a fraction of its size on each side.
-        face_detector: for ``crop=face``, the detector: ``retinaface``, ``mtcnn`` or ``haar``.
+        face_detector: for ``crop=face``, the detector: ``retinaface``, ``mtcnn``, ``haar`` or ``retinaface+mtcnn`` (MTCNN only where RetinaFace finds no face).
         face_pick: for ``crop=face``, which of several faces: ``largest`` or ``central`` (nearest the centre).
         face_frame: for ``crop=face``, what ``face_margin`` grows: the detector's ``box``, or the square the five
             ``landmarks`` place (:func:`maskcls.faces.detect.landmark_square`; the box for a detector without

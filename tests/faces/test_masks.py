@@ -177,3 +177,22 @@ def test_sample_kind_draws_every_kind_surgical_most():
         counts[sample_kind(rng)] += 1
     assert all(count > 100 for count in counts.values())
     assert max(counts, key=counts.get) == "surgical"
+
+
+@pytest.mark.parametrize("sigma", [6.0, 12.0, 32.0])  # the textures blur at most a fifth of their height
+def test_wide_texture_noise_drawn_coarse_is_as_smooth_as_a_full_size_blur(sigma):
+    from maskcls.faces.mask_textures import _noise
+
+    def correlation(field: np.ndarray, lag: int) -> float:
+        return float(np.mean(field[:, :-lag] * field[:, lag:]))
+
+    rng = np.random.default_rng(0)
+    size, lag = (400, 600), int(sigma)  # large enough for the field to hold many independent blobs
+    coarse = [correlation(_noise(rng, size, sigma), lag) for _ in range(100)]
+    full = []
+    for _ in range(100):
+        field = cv2.GaussianBlur(rng.standard_normal(size).astype(np.float32), (0, 0), sigma)
+        full.append(correlation(field / field.std(), lag))
+    assert _noise(rng, size, sigma).shape == size
+    assert abs(np.mean(coarse) - np.mean(full)) < 0.03
+    assert np.array_equal(_noise(np.random.default_rng(3), size, sigma), _noise(np.random.default_rng(3), size, sigma))

@@ -243,6 +243,10 @@ def test_bench_ood_scores_a_tiny_run_and_a_predictor(suite, shared, tmp_path, mo
     assert face.spec.face_fallback == 0.3  # the run's own (the config's default)
     blind = RunPredictor(run, {"crop": "face", "face_margin": 0, "face_fallback": None})
     assert blind.spec.face_fallback is None and blind.name == f"{run.name} (crop=face, margin 0, no fallback)"
+    cascade = RunPredictor(run, {"crop": "face", "face_detector": "retinaface+mtcnn"})
+    assert cascade.spec.face_detector == "retinaface+mtcnn" and cascade.name.endswith(", retinaface+mtcnn)")
+    with pytest.raises(MaskclsError, match="unknown face detector 'yolo'"):
+        RunPredictor(run, {"face_detector": "yolo"})
     monkeypatch.setitem(sys.modules, "fake_peer", types.SimpleNamespace(Peer=_AlwaysNone))
     monkeypatch.setenv("MASKCLS_PROGRESS", "0")
     scores = tmp_path / "scores.json"

@@ -21,6 +21,7 @@ def ood(
     crop: Optional[str] = typer.Option(None, "--crop", help="Score the runs with this crop instead of their own (none, center, face)."),
     face_margin: Optional[float] = typer.Option(None, "--face-margin", min=0.0, help="Score the runs with this face margin instead of their own."),
     face_frame: Optional[str] = typer.Option(None, "--face-frame", help="Score the runs with this input.face_frame instead of their own (box or landmarks)."),
+    face_detector: Optional[str] = typer.Option(None, "--face-detector", help="Score the runs with this input.face_detector instead of their own (retinaface, mtcnn, haar or retinaface+mtcnn)."),
     face_fallback: Optional[str] = typer.Option(None, "--face-fallback", help="Score the runs with this input.face_fallback instead of their own (a score in [0, 1], or off)."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Run weights of every RUN,RUN ensemble, e.g. 0.6,0.4."),
     tasks: Optional[str] = typer.Option(None, "--tasks", help="Task-level combination of every RUN,RUN ensemble, e.g. mask=0,gender=1,age=0:0.5+1:0.5 (positions from 0), as in maskcls predict."),
@@ -44,8 +45,8 @@ def ood(
 
     if not runs and not predictor:
         raise MaskclsError("bench ood: name at least one run folder or --predictor")
-    changes = {key: value for key, value in (("crop", crop), ("face_margin", face_margin), ("face_frame", face_frame))
-               if value is not None}
+    changes = {key: value for key, value in (("crop", crop), ("face_margin", face_margin), ("face_frame", face_frame),
+                                                      ("face_detector", face_detector)) if value is not None}
     if face_fallback is not None:
         changes["face_fallback"] = _fallback(face_fallback)
     predictors = []

@@ -15,7 +15,7 @@ def faces(
     out: Optional[Path] = typer.Option(
         None, "--out", "-o", help="Folder for annotated copies and faces.csv (default runs/faces/<name>; a new -N "
         "folder if it exists)."),
-    detector: str = typer.Option("retinaface", "--detector", help="retinaface, mtcnn or haar."),
+    detector: str = typer.Option("retinaface", "--detector", help="retinaface, mtcnn, haar or retinaface+mtcnn."),
     threshold: Optional[float] = typer.Option(
         None, "--threshold", help="Lowest score kept (default: the detector's, 0.9 for retinaface and mtcnn, 0 for "
         "haar's level weight)."),

@@ -14,7 +14,7 @@ def serve(
     port: int = typer.Option(8000, "--port", min=1, max=65535),
     max_upload_mb: float = typer.Option(10.0, "--max-upload-mb", help="Largest request body in MiB (413 beyond)."),
     detector: Optional[str] = typer.Option(
-        None, "--detector", help="retinaface, mtcnn or haar (default: the run's input.face_detector, retinaface)."),
+        None, "--detector", help="retinaface, mtcnn, haar or retinaface+mtcnn (default: the run's input.face_detector, retinaface)."),
     watch_config: Optional[Path] = typer.Option(
         None, "--watch-config", help="Tracking and decision settings of the webcam stream (/v1/watch), as for "
                                      "maskcls watch --config."),

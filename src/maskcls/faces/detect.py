@@ -217,11 +217,40 @@ class HaarDetector(FaceDetector):
                 for (x, y, w, h), weight in zip(np.reshape(boxes, (-1, 4)), np.ravel(weights))]
 
 
+class CascadeDetector(FaceDetector):
+    """RetinaFace, and MTCNN on the photos in which RetinaFace finds no face (not even at the fallback score).
+
+    MTCNN's image pyramid finds about a third of the faces RetinaFace misses under a mask over the nose (21 of 64
+    re-framed masked UTKFace photos of the suite, 10 of 31 held-out realmask photos). It costs 0.1–0.7 s a photo,
+    paid only on those misses; every other photo gets RetinaFace's answer unchanged.
+
+    Args:
+        score_threshold: both detectors' threshold (``None``: their own, 0.9 each).
+    """
+
+    name = "retinaface+mtcnn"
+    default_threshold = RetinaFaceDetector.default_threshold
+
+    def __init__(self, score_threshold: float | None = None) -> None:
+        super().__init__(score_threshold)
+        self.stages = (RetinaFaceDetector(score_threshold), MtcnnDetector(score_threshold))
+
+    def detect(self, image: np.ndarray, fallback: float | None = None) -> list[Face]:
+        """The first stage's faces, or the next stage's where it finds none (see :meth:`FaceDetector.detect`)."""
+        faces: list[Face] = []
+        for stage in self.stages:
+            faces = stage.detect(image, fallback)
+            if faces:
+                break
+        return faces
+
+
 #: Detector classes by name.
 DETECTORS: dict[str, Callable[..., FaceDetector]] = {
     RetinaFaceDetector.name: RetinaFaceDetector,
     MtcnnDetector.name: MtcnnDetector,
     HaarDetector.name: HaarDetector,
+    CascadeDetector.name: CascadeDetector,
 }
 _CREATED: dict[tuple[str, float | None], FaceDetector] = {}
 _CREATED_LOCK = threading.Lock()

@@ -570,7 +570,8 @@ def _composite(patch: np.ndarray, rgb: np.ndarray, alpha: np.ndarray, loop_rgb: 
     layer, layer_alpha = _blur(layer, extra), _blur(layer_alpha, extra)
     layer = layer / np.maximum(layer_alpha, 1e-4)[..., None]
     noise = _photo_noise(grey)
-    layer = layer + rng.normal(0.0, noise, (*alpha.shape, 1)) + rng.normal(0.0, noise * 0.3, (*alpha.shape, 3))
+    grain = rng.standard_normal((*alpha.shape, 4), dtype=np.float32)
+    layer = layer + noise * grain[..., :1] + (noise * 0.3) * grain[..., 1:]
     shadow = np.clip(_blur(alpha, 0.03 * span) - alpha, 0, 1)[..., None]
     base = patch * (1 - 0.35 * shadow)
     blended = base + (np.clip(layer, 0, 1) - base) * layer_alpha[..., None]

@@ -48,7 +48,7 @@ def task_marginals(probs: np.ndarray) -> dict[str, np.ndarray]:
 
 
 #: The preparation settings :class:`RunPredictor` can change (fields of :class:`~maskcls.vision.preprocess.CacheSpec`).
-INPUT_CHANGES = ("crop", "face_margin", "face_frame", "face_fallback")
+INPUT_CHANGES = ("crop", "face_margin", "face_frame", "face_fallback", "face_detector")
 
 
 class RunPredictor:
@@ -95,6 +95,8 @@ class RunPredictor:
             told = [f"crop={self.spec.crop}"]
             if self.spec.crop == "face":
                 told.append(f"margin {self.spec.face_margin:g}")
+                if "face_detector" in changes:
+                    told.append(self.spec.face_detector)
                 if "face_frame" in changes:
                     told.append(f"{self.spec.face_frame} frame")
                 if "face_fallback" in changes:

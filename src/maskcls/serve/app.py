@@ -159,7 +159,7 @@ def create_app(model_path: str | Path, *, max_upload_mb: float = 10, detector: s
     Args:
         model_path: a run folder, a k-fold run (its folds averaged) or an exported ``.onnx`` file.
         max_upload_mb: largest request body, in MiB (answered with 413 beyond it).
-        detector: face detector (``retinaface``, ``mtcnn`` or ``haar``); default the one the run was trained with
+        detector: face detector (``retinaface``, ``mtcnn``, ``haar`` or ``retinaface+mtcnn`` (MTCNN only where RetinaFace finds no face)); default the one the run was trained with
             (``input.face_detector``, retinaface unless changed), so ``crop=face`` runs get the crops they know.
         watch_config: tracking and decision settings of ``/v1/watch`` (default :class:`WatchConfig`'s).
 

@@ -50,7 +50,7 @@ class CacheSpec:
             crops around one of them (see :func:`~maskcls.faces.detect.face_crop_box`), or centre-crops a photo
             without a face.
         face_margin: context around the face for ``crop=face``, as a fraction of its size on each side.
-        face_detector: the detector for ``crop=face`` (``retinaface``, ``mtcnn`` or ``haar``).
+        face_detector: the detector for ``crop=face`` (``retinaface``, ``mtcnn``, ``haar`` or ``retinaface+mtcnn`` (MTCNN only where RetinaFace finds no face)).
         face_pick: which face of several for ``crop=face``: ``largest`` or ``central``.
         face_frame: for ``crop=face``, what the margin grows: the detector's ``box`` or the square its five
             ``landmarks`` place (:func:`~maskcls.faces.detect.landmark_square`).

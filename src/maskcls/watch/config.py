@@ -19,7 +19,7 @@ class DetectConfig(_Strict):
     """Face detection.
 
     Attributes:
-        detector: ``retinaface``, ``mtcnn`` or ``haar``; ``null`` takes the run's ``train.face_detector``.
+        detector: ``retinaface``, ``mtcnn``, ``haar`` or ``retinaface+mtcnn`` (MTCNN only where RetinaFace finds no face); ``null`` takes the run's ``train.face_detector``.
         score_threshold: faces scoring below this are dropped (``null``: the detector's default).
         every: detect (and classify) every k-th frame; the tracker's motion model carries the boxes in between.
         max_side: frames with a longer side are detected on a reduced copy (the boxes come back in the frame's
