@@ -114,7 +114,8 @@ def test_render_changes_only_pixels_near_the_mask():
     outline = mask_outline(FRONTAL, "correct")
     covered = polygon_mask(outline, changed.shape)
     assert changed[covered].mean() > 0.95
-    near = cv2.dilate(covered.astype(np.uint8), np.ones((41, 41), np.uint8)).astype(bool)  # ear loops, feather
+    # Ear loops, the feather and the drawn size (up to 18 % taller and 10 % wider than the nominal outline).
+    near = cv2.dilate(covered.astype(np.uint8), np.ones((61, 61), np.uint8)).astype(bool)
     assert not changed[~near].any()
     assert not changed[:100].any() and not changed[:, :50].any() and not changed[:, 250:].any()
 
