@@ -304,6 +304,10 @@ class TrainConfig(_Strict):
             person's ``normal`` photo as soft targets for that person's masked photos (0: off; see
             :mod:`maskcls.engine.distill`).
         distill_temperature: the distillation's softmax temperature (teacher and student alike).
+        age_sigma: train the age band on soft targets: each photo's share of each band under a normal spread of
+            this many years about its labelled age (:meth:`maskcls.labels.AgeBands.spread`), so ages near a
+            threshold train toward both bands; ``null``: the band alone. Apparent-age labels such as UTKFace's
+            are off by several years; validation is always scored on the plain band.
     """
 
     epochs: int = Field(10, ge=1)
@@ -345,6 +349,7 @@ class TrainConfig(_Strict):
     loggers: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(default_factory=lambda: ["tensorboard"])
     distill_weight: float = Field(0.0, ge=0.0)
     distill_temperature: float = Field(2.0, gt=0.0)
+    age_sigma: float | None = Field(None, gt=0.0)
 
     @field_validator("loss")
     @classmethod

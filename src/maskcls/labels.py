@@ -136,6 +136,24 @@ class AgeBands:
         one_hot = np.eye(3, dtype=np.float64)[self.bands(np.asarray(ages, dtype=np.float64))]
         return np.asarray(age_probs, dtype=np.float64) @ one_hot
 
+    def spread(self, ages: Sequence[float] | np.ndarray, sigma: float) -> np.ndarray:
+        """Soft band targets ``[N, 3]`` of whole-year ages: the share of each band under a normal spread of
+        ``sigma`` years about the middle of the age's year (``age + 0.5``), so a 29-year-old at σ = 3 is 0.57
+        ``<30`` and 0.43 ``30-59``. A negative (missing) age gets an all-zero row.
+
+        Raises:
+            ValueError: for ``sigma <= 0``.
+        """
+        if sigma <= 0:
+            raise ValueError(f"age spread sigma must be > 0, got {sigma}")
+        from scipy.special import ndtr
+
+        ages = np.asarray(ages, dtype=np.float64)
+        below = ndtr((np.asarray(self.thresholds, dtype=np.float64)[None, :] - (ages[:, None] + 0.5)) / sigma)
+        shares = np.diff(np.concatenate([np.zeros((len(ages), 1)), below, np.ones((len(ages), 1))], axis=1), axis=1)
+        shares[ages < 0] = 0.0
+        return shares.astype(np.float32)
+
     def names(self) -> tuple[str, str, str]:
         """Human-readable names such as ``<30``, ``30-59``, ``>=60``."""
         low, high = self.thresholds

@@ -86,3 +86,34 @@ def test_regressed_age_missing_gets_no_gradient():
     age_params = [p for name, p in head.named_parameters() if "age" in name]
     assert age_params and all(p.grad is None or torch.count_nonzero(p.grad) == 0 for p in age_params)
     assert np.isfinite(float(objective(head(torch.randn(3, 8)), targets).detach()))
+
+
+def test_age_spread_targets_share_the_bands_near_a_threshold():
+    shares = DEFAULT_AGE_BANDS.spread(np.array([29, 30, 45, 59, 75, MISSING]), 3.0)
+    assert np.allclose(shares.sum(1), [1, 1, 1, 1, 1, 0], atol=1e-6)
+    assert 0.5 < shares[0, 0] < 0.6 and np.isclose(shares[0, 0], shares[1, 1])  # either side of 30 alike
+    assert shares[2, 1] > 0.999 and shares[4, 2] > 0.999 and 0.5 < shares[3, 1] < 0.6
+    with pytest.raises(ValueError):
+        DEFAULT_AGE_BANDS.spread(np.array([30]), 0.0)
+
+
+@pytest.mark.parametrize("soft", [False, True], ids=["hard", "soft (CutMix/MixUp)"])
+def test_age_spread_replaces_the_band_target_and_a_missing_age_trains_nothing(soft):
+    torch.manual_seed(3)
+    objective = Objective(ModelConfig(head="multitask"), TrainConfig(loss="ce"))
+    outputs = {"mask": torch.randn(3, 3), "gender": torch.randn(3, 2), "age": torch.randn(3, 3, requires_grad=True)}
+    ages = np.array([29, 50, MISSING])
+    targets = {"mask": torch.tensor([0, 1, 2]), "gender": torch.tensor([0, 1, 0]),
+               "age": torch.tensor(DEFAULT_AGE_BANDS.bands(np.maximum(ages, 0)) * (ages >= 0) + MISSING * (ages < 0)),
+               "age_soft": torch.from_numpy(DEFAULT_AGE_BANDS.spread(ages, 3.0))}
+    if soft:
+        targets = objective.soft(targets)
+    loss = objective(outputs, targets)
+    expected = sum(objective.losses[t](outputs[t], targets[t]) for t in ("mask", "gender"))
+    expected = expected + objective.losses["age"](outputs["age"][:2], torch.from_numpy(DEFAULT_AGE_BANDS.spread(ages[:2], 3.0)))
+    assert torch.allclose(loss, expected)
+    loss.backward()
+    assert torch.count_nonzero(outputs["age"].grad[2]) == 0  # the photo without an age
+    if not soft:
+        plain = {k: v for k, v in targets.items() if k != "age_soft"}
+        assert not torch.allclose(objective(outputs, plain), loss)  # the 29-year-old's target is no longer one band

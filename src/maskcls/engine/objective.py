@@ -72,6 +72,8 @@ class Objective(nn.Module):
             out[t] = F.one_hot(labels.clamp(min=0), n).float() * (labels >= 0).unsqueeze(1).float()
         if self.regress_age:
             out["age_value"] = targets["age_value"].float().reshape(-1, 1)
+        if "age_soft" in targets and "age" in out:
+            out["age"] = targets["age_soft"].float()
         for key in ("teacher_gender", "teacher_age", "teacher_weight"):  # already soft: mixed as they are
             if key in targets:
                 out[key] = targets[key].float().reshape(len(targets[key]), -1)
@@ -100,7 +102,11 @@ class Objective(nn.Module):
         return self.losses[task](logits[known], target[known])
 
     def forward(self, outputs: dict[str, torch.Tensor], targets: dict[str, torch.Tensor]) -> torch.Tensor:
-        total = sum(self.weights[t] * self.task_loss(t, outputs[t], targets[t]) for t in self.tasks)
+        def target(task: str) -> torch.Tensor:
+            # train.age_sigma: soft band targets (a missing age is an all-zero row, which trains nothing).
+            return targets["age_soft"] if task == "age" and "age_soft" in targets else targets[task]
+
+        total = sum(self.weights[t] * self.task_loss(t, outputs[t], target(t)) for t in self.tasks)
         if self.regress_age:
             predicted = outputs["age_value"].float().reshape(-1) / AGE_SCALE
             ages = targets["age_value"].float().reshape(-1)

@@ -227,6 +227,12 @@ class Run:
         self._write_contributions()
         bands = cfg.data.bands()
         self.train_targets = record_targets(records, bands, cfg.data.age_policy())
+        if cfg.train.age_sigma:
+            from maskcls.labels import AgeBands
+
+            policy = cfg.data.age_policy()
+            training_bands = AgeBands((bands.thresholds[0], policy.old_threshold)) if policy.old_threshold else bands
+            self.train_targets["age_soft"] = training_bands.spread(self.train_targets["age_value"], cfg.train.age_sigma)
         if cfg.train.distill_weight:
             from maskcls.engine.distill import teacher_targets
 
