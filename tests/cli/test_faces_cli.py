@@ -97,7 +97,7 @@ def test_faces_on_one_photo_writes_under_runs_by_default(folder, tmp_path):
 
 
 @pytest.mark.parametrize("args,needle", [
-    (("--detector", "yolo"), "unknown face detector 'yolo' (choices: retinaface, mtcnn, haar)"),
+    (("--detector", "yolo"), "unknown face detector 'yolo' (choices: retinaface, mtcnn, haar, retinaface+mtcnn)"),
     (("--limit", "0"), None),
 ])
 def test_faces_bad_options(folder, tmp_path, args, needle):
