@@ -247,6 +247,26 @@ def test_bench_ood_scores_a_tiny_run_and_a_predictor(suite, shared, tmp_path, mo
     assert cascade.spec.face_detector == "retinaface+mtcnn" and cascade.name.endswith(", retinaface+mtcnn)")
     with pytest.raises(MaskclsError, match="unknown face detector 'yolo'"):
         RunPredictor(run, {"face_detector": "yolo"})
+    from maskcls.inference.tta import Tta
+
+    flipped = RunPredictor(run, tta=Tta(flip=True))
+    assert flipped.name == f"{run.name} [tta flip]"
+    entries, _ = predictor.entries(photos)
+    mirror = predictor.probs(np.ascontiguousarray(entries[:, :, ::-1]))
+    assert np.allclose(flipped.probs(entries), (predictor.probs(entries) + mirror) / 2, atol=1e-5)
+
+    class LeftHalf:  # class 0 when the left half is the brighter, class 1 otherwise: a mirror swaps them
+        def probs(self, batch):
+            half = batch.shape[2] // 2
+            left = batch[:, :, :half].mean(axis=(1, 2, 3)) > batch[:, :, half:].mean(axis=(1, 2, 3))
+            out = np.zeros((len(batch), 18), np.float32)
+            out[np.arange(len(batch)), np.where(left, 0, 1)] = 1.0
+            return out
+
+    flipped.engines = [LeftHalf()]
+    lopsided = np.zeros((1, *entries.shape[1:]), np.uint8)
+    lopsided[:, :, :4] = 255
+    assert np.allclose(flipped.probs(lopsided)[0, :2], [0.5, 0.5])  # the photo and its mirror, averaged
     monkeypatch.setitem(sys.modules, "fake_peer", types.SimpleNamespace(Peer=_AlwaysNone))
     monkeypatch.setenv("MASKCLS_PROGRESS", "0")
     scores = tmp_path / "scores.json"
@@ -266,6 +286,9 @@ def test_bench_ood_scores_a_tiny_run_and_a_predictor(suite, shared, tmp_path, mo
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "ood", str(run), "--suite", str(suite), "--face-fallback", "1.5"])
     assert exit_info.value.code == 1 and "--face-fallback must be off or a score" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "ood", str(run), "--suite", str(suite), "--tta", "spin"])
+    assert exit_info.value.code == 1 and "unknown view 'spin'" in capsys.readouterr().err
 
 
 def test_benchmark_script_writes_its_own_section(suite, shared, tmp_path, monkeypatch):

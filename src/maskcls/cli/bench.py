@@ -26,6 +26,7 @@ def ood(
     weights: Optional[str] = typer.Option(None, "--weights", help="Run weights of every RUN,RUN ensemble, e.g. 0.6,0.4."),
     tasks: Optional[str] = typer.Option(None, "--tasks", help="Task-level combination of every RUN,RUN ensemble, e.g. mask=0,gender=1,age=0:0.5+1:0.5 (positions from 0), as in maskcls predict."),
     predictor: Optional[list[str]] = typer.Option(None, "--predictor", help="Also score module:attribute (an object or factory with .name and .predict(images)); repeatable."),
+    tta: str = typer.Option("none", "--tta", help="Test-time views averaged per photo, as in maskcls predict: none, flip, crops5 or flip+crops5."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the figures here (default: <suite>/scores/<time>.json)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write the markdown report here (default: beside the JSON, .md)."),
 ) -> None:
@@ -39,6 +40,7 @@ def ood(
     from maskcls.errors import MaskclsError
     from maskcls.fileio import write_text
     from maskcls.inference.ensemble import Ensemble
+    from maskcls.inference.tta import Tta
     from maskcls.ood.predictors import EnsemblePredictor, RunPredictor, load_predictor
     from maskcls.ood.score import markdown, score_suite, tables
     from maskcls.ood.suite import SuiteOptions, default_shared, ensure_suite
@@ -49,14 +51,15 @@ def ood(
                                                       ("face_detector", face_detector)) if value is not None}
     if face_fallback is not None:
         changes["face_fallback"] = _fallback(face_fallback)
+    views = Tta.parse(tta)
     predictors = []
     for text in runs or []:
         parts = [Path(part) for part in text.split(",") if part]
         if len(parts) > 1:
             ensemble = Ensemble.parse(len(parts), "soft", weights, tasks)
-            predictors.append(EnsemblePredictor(parts, ensemble, changes))
+            predictors.append(EnsemblePredictor(parts, ensemble, changes, tta=views))
         elif parts:
-            predictors.append(RunPredictor(parts[0], changes))
+            predictors.append(RunPredictor(parts[0], changes, tta=views))
     if (weights or tasks) and not any(isinstance(p, EnsemblePredictor) for p in predictors):
         raise MaskclsError("bench ood: --weights and --tasks combine runs given as RUN,RUN")
     predictors += [load_predictor(target) for target in predictor or []]

@@ -25,6 +25,7 @@ from maskcls.labels import DEFAULT_AGE_BANDS
 
 if TYPE_CHECKING:
     from maskcls.inference.ensemble import Ensemble
+    from maskcls.inference.tta import Tta
 
 #: Classes per task, in the order of the protocol's columns.
 TASKS = {"mask": 3, "gender": 2, "age": 3}
@@ -66,10 +67,12 @@ class RunPredictor:
         engine: ``torch`` or ``onnx`` (ONNX Runtime on the run's export, made on first use).
         batch_size: photos per model call.
         workers: preprocessing threads.
+        tta: test-time views averaged per photo, as ``maskcls predict --tta`` averages them (none by default).
     """
 
     def __init__(self, run: str | Path, input: Mapping[str, Any] | None = None, device: str = "auto",
-                 batch_size: int = 64, workers: int = 2, engine: str = "torch") -> None:
+                 batch_size: int = 64, workers: int = 2, engine: str = "torch", tta: "Tta | None" = None) -> None:
+        from maskcls.inference.tta import Tta
         from maskcls.inference.contract import cache_spec
         from maskcls.inference.loading import load_members
 
@@ -90,6 +93,7 @@ class RunPredictor:
         except ValueError as exc:
             raise MaskclsError(f"{run}: {exc}") from None
         self.batch_size, self.workers = batch_size, workers
+        self.tta = tta or Tta()
         self.name = Path(run).name
         if changes:
             told = [f"crop={self.spec.crop}"]
@@ -103,6 +107,8 @@ class RunPredictor:
                     fallback = self.spec.face_fallback
                     told.append("no fallback" if fallback is None else f"fallback {fallback:g}")
             self.name += f" ({', '.join(told)})"
+        if self.tta.n_views > 1:
+            self.name += f" [tta {self.tta.describe()}]"
 
     def entries(self, images: Sequence[np.ndarray | Path]) -> tuple[np.ndarray, np.ndarray]:
         """The model inputs ``[N, h, w, 3]`` of photos (arrays, or files decoded as the run's cache decodes them),
@@ -137,11 +143,15 @@ class RunPredictor:
         return self._predict([Path(p) for p in paths])
 
     def probs(self, entries: np.ndarray) -> np.ndarray:
-        """18-class probabilities ``[N, 18]`` of model inputs from :meth:`entries` (the folds averaged)."""
+        """18-class probabilities ``[N, 18]`` of model inputs from :meth:`entries` (the folds averaged, each over
+        the TTA views)."""
+        from maskcls.inference.tta import mean_probs
+
         probs = np.zeros((len(entries), 18), dtype=np.float64)
         for start in range(0, len(entries), self.batch_size):
-            batch = np.ascontiguousarray(entries[start:start + self.batch_size])
-            probs[start:start + len(batch)] = np.mean([e.probs(batch) for e in self.engines], axis=0)
+            views = self.tta.views(np.ascontiguousarray(entries[start:start + self.batch_size]),
+                                   self.spec.interpolation)
+            probs[start:start + len(views[0])] = np.mean([mean_probs(e, views) for e in self.engines], axis=0)
         return probs
 
     def _predict(self, images: Sequence[np.ndarray | Path]) -> dict[str, np.ndarray]:
@@ -160,12 +170,12 @@ class EnsemblePredictor:
         runs: run folders (a k-fold parent averages its folds first).
         ensemble: the combination (:class:`maskcls.inference.ensemble.Ensemble`; soft vote, equal weights when
             ``None``). Hard voting has no probabilities to score and is refused.
-        input, engine, device, batch_size, workers: as for :class:`RunPredictor`, for every run.
+        input, engine, device, batch_size, workers, tta: as for :class:`RunPredictor`, for every run.
     """
 
     def __init__(self, runs: Sequence[str | Path], ensemble: "Ensemble | None" = None,
                  input: Mapping[str, Any] | None = None, engine: str = "torch", device: str = "auto",
-                 batch_size: int = 64, workers: int = 2) -> None:
+                 batch_size: int = 64, workers: int = 2, tta: "Tta | None" = None) -> None:
         from maskcls.inference.ensemble import Ensemble
 
         if not runs:
@@ -173,8 +183,8 @@ class EnsemblePredictor:
         self.ensemble = ensemble if ensemble is not None else Ensemble()
         if self.ensemble.vote != "soft":
             raise MaskclsError("bench ood scores probabilities: combine the runs with --vote soft")
-        self.members = [RunPredictor(run, input, device=device, batch_size=batch_size, workers=workers, engine=engine)
-                        for run in runs]
+        self.members = [RunPredictor(run, input, device=device, batch_size=batch_size, workers=workers, engine=engine,
+                                     tta=tta) for run in runs]
         self.name = " + ".join(m.name for m in self.members)
         if self.ensemble.weights or self.ensemble.tasks:
             self.name += f" ({self.ensemble.describe()})"
