@@ -28,7 +28,7 @@ import numpy as np
 from maskcls.data.images import ImageReadError, is_hidden, is_image_name, load_rgb
 from maskcls.data.layout import read_csv_rows
 from maskcls.data.records import DataError, Problem
-from maskcls.fileio import atomic_write
+from maskcls.fileio import atomic_write, sync_disk
 from maskcls.parallel import pool_map
 
 MANIFEST = "synth_manifest.csv"
@@ -112,7 +112,8 @@ def _save_jpeg(path: Path, image: np.ndarray, comment: str) -> None:
 
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="JPEG", quality=94, comment=comment.encode())
-    with atomic_write(path, "wb") as handle:
+    # Not flushed one by one: a worker waiting on the disk leaves its core idle; synth_masks syncs once at the end.
+    with atomic_write(path, "wb", durable=False) as handle:
         handle.write(buffer.getvalue())
 
 
@@ -167,7 +168,8 @@ def synth_masks(
                 result.people += 1
                 result.complete += int(complete)
                 result.already_complete += int(complete and not new_rows)
-    finally:  # an interrupted run still records what it wrote
+    finally:  # an interrupted run still records what it wrote, on disk before the manifest that lists it
+        sync_disk()
         result.manifest = _append_manifest(train / MANIFEST, rows)
     result.written = len(rows)
     return result
