@@ -78,6 +78,7 @@ def test_public_and_general_presets_cut_faces_and_read_real_masks():
         kinds = {s.name: s.kind for s in cfg.data.sources}
         assert kinds["realmask"] == "crops" and kinds["facemask-crops"] == "crops"
     assert [s.kind for s in general.data.sources if s.name == "utkface-all"] == ["faces"]
+    assert (public.train.age_sigma, general.train.age_sigma) == (None, 3.0)  # general: soft age-band targets
     with_root = load_config("public", ["data.root=data/public"]).data.all_sources()
     assert with_root[0].kind == "competition" and str(with_root[0].root) == "data/public"
 
