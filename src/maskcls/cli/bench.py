@@ -26,7 +26,7 @@ def ood(
     weights: Optional[str] = typer.Option(None, "--weights", help="Run weights of every RUN,RUN ensemble, e.g. 0.6,0.4."),
     tasks: Optional[str] = typer.Option(None, "--tasks", help="Task-level combination of every RUN,RUN ensemble, e.g. mask=0,gender=1,age=0:0.5+1:0.5 (positions from 0), as in maskcls predict."),
     predictor: Optional[list[str]] = typer.Option(None, "--predictor", help="Also score module:attribute (an object or factory with .name and .predict(images)); repeatable."),
-    tta: str = typer.Option("none", "--tta", help="Test-time views averaged per photo, as in maskcls predict: none, flip, crops5 or flip+crops5."),
+    tta: str = typer.Option("none", "--tta", help="Test-time views the runs average per photo, as in maskcls predict: none, flip, crops5 or flip+crops5 (--predictor objects predict as they are)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the figures here (default: <suite>/scores/<time>.json)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write the markdown report here (default: beside the JSON, .md)."),
 ) -> None:

@@ -72,9 +72,9 @@ class RunPredictor:
 
     def __init__(self, run: str | Path, input: Mapping[str, Any] | None = None, device: str = "auto",
                  batch_size: int = 64, workers: int = 2, engine: str = "torch", tta: "Tta | None" = None) -> None:
-        from maskcls.inference.tta import Tta
         from maskcls.inference.contract import cache_spec
         from maskcls.inference.loading import load_members
+        from maskcls.inference.tta import Tta
 
         self.engines, _ = load_members([run], engine=engine, device=device)
         thresholds = tuple(self.engines[0].cfg.data.age_thresholds)
