@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     criterion = nn.CrossEntropyLoss()
     history, best_acc, best_state, train_seconds = [], -1.0, None, 0.0
+    began = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
         model.train()
         start, seen = time.perf_counter(), 0
@@ -149,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             row.update(val_accuracy=round(val.accuracy, 4), val_f1=round(val.macro_f1, 4))
             if eval_loader is not None:
                 row["eval_f1"] = round(score_labels(eval_truth, predict(model, eval_loader).argmax(1)).macro_f1, 4)
+            row["elapsed_seconds"] = round(time.perf_counter() - began, 2)  # training and validation so far
             if val.accuracy > best_acc:
                 best_acc, best_state = val.accuracy, {k: v.clone() for k, v in model.state_dict().items()}
         history.append(row)

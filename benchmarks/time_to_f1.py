@@ -1,0 +1,91 @@
+"""Time to equal quality at full scale: the plain PyTorch loop (``plain_loop.py``) trained on the training people
+of a maskcls run and validated on its validation people (its ``split.json``), against that run's own curve, into
+the ``time-to-f1`` section of RESULTS.md::
+
+    python benchmarks/time_to_f1.py            # the run of the speed-submission section (submission_speed.py)
+    python benchmarks/time_to_f1.py --run runs/NAME --wall SECONDS --root data/public
+
+The engine's clock counts everything its ``maskcls train`` process did (cache building, face cutting,
+validation, plots) before each epoch's end; the plain loop's counts its training steps only (its JPEG decoding is
+inside them), which favours the plain loop. Its wall clock with validation is printed beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+PROJECT = HERE.parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench import _engine_curve, equal_f1
+    from results_io import RESULTS_JSON, record_section
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, help="A maskcls run folder (default: the speed-submission section's).")
+    parser.add_argument("--wall", type=float, help="Its `maskcls train` wall seconds (default: from that section).")
+    parser.add_argument("--root", type=Path, help="Its competition root (default: from that section).")
+    parser.add_argument("--epochs", type=int, default=2, help="Plain-loop epochs.")
+    parser.add_argument("--log", type=Path, default=Path("logs/time-to-f1.log"))
+    parser.add_argument("--no-record", action="store_true", help="Print the figures, leave RESULTS.md alone.")
+    args = parser.parse_args(argv)
+    if args.run is None or args.wall is None or args.root is None:
+        section = json.loads(RESULTS_JSON.read_text()).get("speed-submission") if RESULTS_JSON.is_file() else None
+        if section is None:
+            parser.error("no speed-submission section in results.json: give --run, --wall and --root")
+        args.run = args.run or PROJECT / section["run"]
+        args.wall = args.wall or section["train_s"]
+        args.root = args.root or Path(section["root"])
+    if not (args.run / "split.json").is_file() or not (args.run / "metrics.csv").is_file():
+        parser.error(f"{args.run}: not a finished run (split.json, metrics.csv)")
+    args.log.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="maskcls-ttf1-") as work, args.log.open("w") as log:
+        out = Path(work) / "plain.json"
+        argv_plain = [sys.executable, str(HERE / "plain_loop.py"), str(args.root / "train"), "--split-file",
+                      str(args.run / "split.json"), "--epochs", str(args.epochs), "--size", "128", "--out", str(out)]
+        log.write(f"$ {' '.join(argv_plain)}\n")
+        log.flush()
+        started = time.perf_counter()
+        proc = subprocess.run(argv_plain, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT,
+                              env={**os.environ, "MASKCLS_PROGRESS": "0"})
+        if proc.returncode != 0:
+            raise SystemExit(f"time_to_f1: error: plain_loop.py failed (exit {proc.returncode}); see {args.log}")
+        plain = json.loads(out.read_text())
+    plain["process_seconds"] = round(time.perf_counter() - started, 1)
+    curve = _engine_curve(args.run, args.wall)
+    result = equal_f1(plain["epochs"], curve)
+    best = max(plain["epochs"], key=lambda e: e["val_f1"])
+    result |= {"run": str(args.run.resolve().relative_to(PROJECT)), "root": str(args.root),
+               "engine_wall_s": args.wall, "plain_epochs": plain["epochs"], "plain_train_images": plain["train_images"],
+               "engine_curve": curve, "plain_minutes_with_validation": best.get("elapsed_seconds", 0) / 60}
+    lines = ["## Time to equal quality on a run's own people (`benchmarks/time_to_f1.py`)", "",
+             f"The plain loop (`plain_loop.py`: JPEGs decoded every epoch, 18-way Lite0 at 128 px, CE, AdamW) on the "
+             f"{plain['train_images']:,} training photos of `{result['run']}` (`{args.root}`), validated on that run's "
+             f"validation people. Its best validation macro F1 was **{result['plain_f1']:.4f}**, after "
+             f"{result['plain_minutes']:.1f} min of training steps ({result['plain_minutes_with_validation']:.1f} "
+             f"min with its validation); epochs: "
+             + ", ".join(f"{e['val_f1']:.4f} ({e['images_per_s']:.0f} img/s)" for e in plain["epochs"]) + "."]
+    if result["speedup"] is not None:
+        lines.append(f"The run passed it at epoch {result['maskcls_epoch']}, {result['maskcls_minutes']:.1f} min into "
+                     "its `maskcls train` process (cache, face cutting, validation and plots counted up front): "
+                     f"**{result['speedup']:.2f}× faster to equal macro F1**; its best was {result['maskcls_best_f1']:.4f}.")
+    else:
+        lines.append(f"The run never reached it (best {result['maskcls_best_f1']:.4f}).")
+    markdown = "\n".join(lines)
+    print(markdown)
+    if not args.no_record:
+        record_section("time-to-f1", result, markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
