@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"The submission scored against `eval_gt.csv`: 18-class macro F1 **{score['macro_f1']:.4f}** "
                      f"(accuracy {score['accuracy']:.4f}; "
                      + ", ".join(f"{t} {v:.3f}" for t, v in score["task_f1"].items()) + ").")
+    lines.append(f"These are in-distribution figures only: `maskcls bench ood {figures['run']}` scores the run on the "
+                 "out-of-distribution suite.")
     markdown = "\n".join(lines)
     print(markdown)
     if not args.no_record:
