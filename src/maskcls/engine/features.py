@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from maskcls.fileio import atomic_write
+from maskcls.models.fusion import fold_batchnorm
 from maskcls.progress import track
 
 
@@ -42,6 +43,7 @@ def extract_features(classifier: nn.Module, dataset: Dataset, device: torch.devi
                      flip: bool = False, workers: int = 0, channels_last: bool = True) -> torch.Tensor:
     """Pooled backbone features ``[N, C]`` of every item of ``dataset`` (optionally mirrored)."""
     classifier.eval()
+    folded = fold_batchnorm(classifier)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     chunks = []
@@ -50,7 +52,7 @@ def extract_features(classifier: nn.Module, dataset: Dataset, device: torch.devi
         images = images.to(device).contiguous(memory_format=fmt)
         if flip:
             images = torch.flip(images, dims=[3])
-        chunks.append(classifier.forward_features(images).float().cpu())
+        chunks.append(folded.forward_features(images).float().cpu())
     return torch.cat(chunks) if chunks else torch.zeros(0, 0)
 
 
