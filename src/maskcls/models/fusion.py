@@ -55,19 +55,20 @@ def _sample(model: nn.Module, size: tuple[int, int]) -> Tensor:
 
 def _traced_pairs(model: nn.Module, size: tuple[int, int]) -> list[tuple[str, str]]:
     names = {module: name for name, module in model.named_modules()}
-    produced: dict[int, nn.Module] = {}
+    # Each conv output is held until the trace ends: a freed tensor's id could be reused by another one.
+    produced: dict[int, tuple[nn.Module, Tensor]] = {}
     found: list[tuple[nn.Module, nn.Module]] = []
     calls: dict[nn.Module, int] = {}
 
     def on_conv(module: nn.Module, _inputs: tuple, output: Tensor) -> None:
         calls[module] = calls.get(module, 0) + 1
-        produced[id(output)] = module
+        produced[id(output)] = (module, output)
 
     def on_norm(module: nn.Module, inputs: tuple, _output: Tensor) -> None:
         calls[module] = calls.get(module, 0) + 1
-        conv = produced.get(id(inputs[0]))
-        if conv is not None:
-            found.append((conv, module))
+        source = produced.get(id(inputs[0]))
+        if source is not None and source[1] is inputs[0]:
+            found.append((source[0], module))
 
     hooks = []
     for module in model.modules():
