@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     from maskcls.synth.public import build_public
     from maskcls.parallel import worker_count
 
+    from idle import wait_idle
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--src", type=Path, default=Path("../shared/data/utkface"))
     parser.add_argument("--people", type=int, default=150)
@@ -39,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="maskcls-build-public-"))
     target = args.keep if args.keep is not None else work / "public"
     try:
+        busy = wait_idle()
         before = os.getloadavg()[0]
         started = time.perf_counter()
         result = build_public(args.src, target, people=args.people, eval_people=args.eval_people,
@@ -54,24 +57,34 @@ def main(argv: list[str] | None = None) -> int:
     figures = {"people": people, "complete": result.synth.complete + result.eval_people,
                "photos_drawn": result.synth.written + (result.eval_synth.written if result.eval_synth else 0),
                "workers": workers, "cores": cores, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
-               "cpu_s_per_person": round(cpu / people, 3), "load_before": round(before, 2),
+               "cpu_s_per_person": round(cpu / people, 3), "busy_before": None if busy is None else round(busy, 3),
+               "load_before": round(before, 2),
                "load_after": round(after, 2),
+               "phase_s": {phase: round(took, 1) for phase, took in result.seconds.items()},
                "idle_estimate_3000_people_min": round(cpu / people * 3000 / cores / 60, 1)}
     markdown = "\n".join([
         "## `build-public` speed (`benchmarks/build_public_speed.py`)", "",
         f"{people} people ({figures['complete']} complete, {figures['photos_drawn']:,} masked photos drawn) with "
-        f"{workers} worker processes on {cores} cores: **{wall:.1f} s wall** with a 1-minute load average of "
-        f"{before:.1f}–{after:.1f}{' (other work shared the CPU)' if before > 0.5 else ' (idle before the start)'}, "
+        f"{workers} worker processes on {cores} cores: **{wall:.1f} s wall**, {_idle_words(busy)} (1-minute load "
+        f"average {before:.1f}–{after:.1f}), "
         f"{cpu:.1f} CPU-s in all processes = "
-        f"{figures['cpu_s_per_person']:.3f} CPU-s a person (the workers' start-up included). Spread evenly over "
+        f"{figures['cpu_s_per_person']:.3f} CPU-s a person (the workers' start-up included); wall by phase: "
+        + ", ".join(f"{phase} {took:.1f} s" for phase, took in result.seconds.items()) + ". Spread evenly over "
         f"{cores} idle cores that is {figures['idle_estimate_3000_people_min']:.1f} min for 2,700 + 300 people"
-        + (f"; this run measured it: **{wall / 60:.1f} min wall**." if people >= 3000 and before <= 0.5
+        + (f"; this run measured it: **{wall / 60:.1f} min wall**." if people >= 3000 and busy is not None and busy < 0.1
            else ": an estimate from CPU time, not a measured idle run.")])
     print(markdown)
     from results_io import record_section
 
     record_section("speed-build-public", figures, markdown)
     return 0
+
+
+def _idle_words(busy: float | None) -> str:
+    if busy is None:
+        return "idleness not read (no /proc/stat)"
+    state = "idle" if busy < 0.1 else "other work shared the CPU"
+    return f"CPU {busy:.0%} busy the second before the start ({state})"
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ def test_build_public_is_identical_with_one_and_two_workers(shared_data, tmp_pat
         result = build_public(shared_data / "utkface", root, people=6, eval_people=2, seed=4, link=False,
                               workers=workers)
         assert result.synth.complete == 6 and result.eval_people == 2, result.problems
+        assert list(result.seconds) == ["import", "train masks", "eval"] and min(result.seconds.values()) > 0
         roots.append(root)
     one, two = (_tree_digest(root) for root in roots)
     assert len([name for name in one if name.endswith(".jpg")]) >= 8 * 7 and one == two

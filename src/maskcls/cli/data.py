@@ -231,6 +231,7 @@ def build_public(
         _report_synth(result.eval_synth, "eval: ")
         console.print(f"eval: {result.eval_people:,} people, {result.eval_images:,} photos in {dst / 'eval'} "
                       f"(answers in {dst / 'eval_gt.csv'})")
+    console.print("time: " + ", ".join(f"{phase} {took:.1f} s" for phase, took in result.seconds.items()))
     if preview is not None:
         console.print(f"preview written to {write_preview(dst, preview, seed=seed)}")
 

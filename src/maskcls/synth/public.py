@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +37,9 @@ class PublicResult:
     """What :func:`build_public` made: counts per stratum, the synthesis outcome, and every problem.
 
     ``dev_left_out`` counts the source's faces left out as the development hold-out
-    (:func:`maskcls.data.devsplit.is_dev`).
+    (:func:`maskcls.data.devsplit.is_dev`); ``seconds`` is the wall time of each phase (``import``: reading,
+    sampling and importing the training people; ``train masks``; ``eval``: its people imported, masked and
+    flattened).
     """
 
     root: Path
@@ -48,6 +51,7 @@ class PublicResult:
     synth: SynthResult | None = None
     eval_synth: SynthResult | None = None
     problems: list[Problem] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def target_counts(total: int, distribution: str, faces: list[UtkFace], bands: AgeBands) -> dict[tuple[int, int], int]:
@@ -128,6 +132,7 @@ def build_public(
     """
     src, dst = Path(src), Path(dst)
     result = PublicResult(dst)
+    started = time.perf_counter()
     if not src.is_dir():
         raise DataError(f"{src}: no such folder")
     faces = read_utkface(src, result.problems)
@@ -148,13 +153,18 @@ def build_public(
     for face in chosen:
         key = (face.gender, int(bands.band(face.age)))
         result.strata[key] = result.strata.get(key, 0) + 1
+    result.seconds["import"] = time.perf_counter() - started
+    started = time.perf_counter()
     result.synth = synth_masks(dst, detector=detector, seed=seed, workers=workers)
+    result.seconds["train masks"] = time.perf_counter() - started
     result.problems += result.synth.problems
     if eval_people:
         picked, _, short = sample_people(rest, target_counts(eval_people, distribution, rest, bands), bands,
                                          seed + 1, prefer_race)
         result.problems += [Problem("warning", "short-stratum", src, f"eval: {note}") for note in short]
+        started = time.perf_counter()
         _build_eval(src, dst, picked, seed, link, detector, workers, bands, result)
+        result.seconds["eval"] = time.perf_counter() - started
     return result
 
 
