@@ -33,7 +33,7 @@ import torch
 from maskcls.errors import MaskclsError
 from maskcls.fileio import write_text
 from maskcls.inference.export import ExportModule, onnx_bytes
-from maskcls.inference.onnx_engine import cpu_threads, make_session
+from maskcls.parallel import cpu_count as cpu_threads, onnx_session
 
 Engine = Callable[[np.ndarray], np.ndarray]
 EAGER, EAGER_CL, ORT = "eager", "eager channels_last", "onnxruntime"
@@ -127,7 +127,7 @@ def benchmark(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
         path.write_bytes(onnx_bytes(module, args.opset))
-        session = make_session(path, threads)
+        session = onnx_session(path, threads)
     engines: dict[str, Engine] = {
         EAGER: eager_engine(module),
         ORT: lambda images: session.run(["probs"], {"images": images})[0],

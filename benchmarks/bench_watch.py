@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from maskcls.faces.detect import create_detector
     from maskcls.inference.contract import cache_spec
-    from maskcls.inference.onnx_engine import cpu_threads
+    from maskcls.parallel import cpu_count as cpu_threads
     from maskcls.watch.config import load_watch_config
     from maskcls.watch.run import load_watch_engine, watch
 

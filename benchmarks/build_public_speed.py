@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     from maskcls.synth.public import build_public
     from maskcls.parallel import worker_count
 
-    from idle import wait_idle
+    from idle import busy_words, steal_jiffies, stolen_share, stolen_words, wait_idle
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--src", type=Path, default=Path("../shared/data/utkface"))
@@ -42,11 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     target = args.keep if args.keep is not None else work / "public"
     try:
         busy = wait_idle()
+        clock = steal_jiffies()
         before = os.getloadavg()[0]
         started = time.perf_counter()
         result = build_public(args.src, target, people=args.people, eval_people=args.eval_people,
                               workers=args.workers)
         wall = time.perf_counter() - started
+        stolen = stolen_share(clock)
         after = os.getloadavg()[0]
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -58,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
                "photos_drawn": result.synth.written + (result.eval_synth.written if result.eval_synth else 0),
                "workers": workers, "cores": cores, "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
                "cpu_s_per_person": round(cpu / people, 3), "busy_before": None if busy is None else round(busy, 3),
+               "stolen": None if stolen is None else round(stolen, 4),
                "load_before": round(before, 2),
                "load_after": round(after, 2),
                "phase_s": {phase: round(took, 1) for phase, took in result.seconds.items()},
@@ -65,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     markdown = "\n".join([
         "## `build-public` speed (`benchmarks/build_public_speed.py`)", "",
         f"{people} people ({figures['complete']} complete, {figures['photos_drawn']:,} masked photos drawn) with "
-        f"{workers} worker processes on {cores} cores: **{wall:.1f} s wall**, {_idle_words(busy)} (1-minute load "
-        f"average {before:.1f}–{after:.1f}), "
+        f"{workers} worker processes on {cores} cores: **{wall:.1f} s wall**, {busy_words(busy)} (1-minute load "
+        f"average {before:.1f}–{after:.1f}; {stolen_words(stolen)}), "
         f"{cpu:.1f} CPU-s in all processes = "
         f"{figures['cpu_s_per_person']:.3f} CPU-s a person (the workers' start-up included); wall by phase: "
         + ", ".join(f"{phase} {took:.1f} s" for phase, took in result.seconds.items()) + ". Spread evenly over "
@@ -78,13 +81,6 @@ def main(argv: list[str] | None = None) -> int:
 
     record_section("speed-build-public", figures, markdown)
     return 0
-
-
-def _idle_words(busy: float | None) -> str:
-    if busy is None:
-        return "idleness not read (no /proc/stat)"
-    state = "idle" if busy < 0.1 else "other work shared the CPU"
-    return f"CPU {busy:.0%} busy the second before the start ({state})"
 
 
 if __name__ == "__main__":

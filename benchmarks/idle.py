@@ -1,5 +1,7 @@
-"""Whether the CPU is idle before a timed run, read from ``/proc/stat`` (the load average lags by a minute, so
-right after another job it still reads high on an idle machine, and it cannot tell what shares the CPU now).
+"""Whether the CPU is idle before a timed run, and how much of the run's CPU time the hypervisor took, read from
+``/proc/stat`` (the load average lags by a minute, so right after another job it still reads high on an idle
+machine, and it cannot tell what shares the CPU now; on a virtual machine the same run took 17.6 and 12.9 min on
+two days, so a timed figure comes with its stolen share).
 """
 
 from __future__ import annotations
@@ -20,6 +22,23 @@ def _jiffies() -> tuple[int, int] | None:
     return sum(fields) - idle, sum(fields)
 
 
+def steal_jiffies() -> tuple[int, int] | None:
+    """(stolen, total) jiffies of all cores since boot (stolen: the ``steal`` column), or None off Linux."""
+    try:
+        fields = [int(v) for v in STAT.read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+    return (fields[7] if len(fields) > 7 else 0), sum(fields)
+
+
+def stolen_share(before: tuple[int, int] | None) -> float | None:
+    """The share of all cores' time since ``before`` (:func:`steal_jiffies`) that the hypervisor took."""
+    after = steal_jiffies()
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
+
+
 def busy_share(seconds: float = 1.0) -> float | None:
     """The share of all cores' time spent busy over the next ``seconds`` (None where /proc/stat is missing)."""
     first = _jiffies()
@@ -37,3 +56,15 @@ def wait_idle(threshold: float = 0.1, timeout: float = 180.0) -> float | None:
     while share is not None and share >= threshold and time.monotonic() < deadline:
         share = busy_share()
     return share
+
+
+def busy_words(busy: float | None) -> str:
+    """The :func:`wait_idle` reading in words, for a RESULTS.md line."""
+    if busy is None:
+        return "idleness not read (no /proc/stat)"
+    return f"CPU {busy:.0%} busy the second before the start ({'idle' if busy < 0.1 else 'other work shared it'})"
+
+
+def stolen_words(stolen: float | None) -> str:
+    """The :func:`stolen_share` reading in words."""
+    return "stolen time not read" if stolen is None else f"{stolen:.1%} of the CPU time stolen by the hypervisor"

@@ -60,9 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{root}: not a competition-layout folder (train/ and eval/info.csv)")
     args.log.parent.mkdir(parents=True, exist_ok=True)
     people = sum(1 for p in (root / "train" / "images").iterdir() if p.is_dir() and not p.name.startswith("."))
-    from idle import wait_idle
+    from idle import busy_words, steal_jiffies, stolen_share, stolen_words, wait_idle
 
     busy = wait_idle()
+    clock = steal_jiffies()
     before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="maskcls-submission-") as work, args.log.open("w") as log:
         submission = Path(work) / "submission.csv"
@@ -73,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         if not found:
             raise SystemExit(f"submission_speed: error: {args.log}: the training printed no run folder")
         run = PROJECT / found[-1]
+        cache = re.findall(r"^image cache \S+ \(([\d,]+) photos\) built in ([\d.]+)s", out, re.M)
         predict_s, _ = _step([*MASKCLS, "predict", str(run), str(root), "--out", str(submission)], log)
+        stolen = stolen_share(clock)
         after = os.getloadavg()[0]
         score = None
         truth = root / "eval_gt.csv"
@@ -86,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     figures = {"root": str(root), "people": people, "preset": args.preset, "overrides": args.overrides, "run": str(run.relative_to(PROJECT)),
                "check_s": round(check_s, 1), "train_s": round(train_s, 1), "predict_s": round(predict_s, 1),
                "total_min": round(total / 60, 2), "busy_before": None if busy is None else round(busy, 3),
-               "load_before": round(before, 2), "load_after": round(after, 2),
+               "stolen": None if stolen is None else round(stolen, 4), "load_before": round(before, 2), "load_after": round(after, 2),
+               "cache_photos": int(cache[-1][0].replace(",", "")) if cache else None,
+               "cache_s": float(cache[-1][1]) if cache else None,
                "epoch_images_per_s": [float(e["images_per_s"]) for e in epochs],
                "epoch_seconds": [float(e["seconds"]) for e in epochs],
                "val_macro_f1": [float(e["macro_f1"]) for e in epochs]}
@@ -97,10 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         "## Raw folder to submission (`benchmarks/submission_speed.py`)", "",
         f"`{root}` (competition layout, {people:,} people) with `maskcls train {args.preset}`{' ' + sets if sets else ''}, a new image "
         f"cache: `maskcls data check` {check_s:.0f} s + training {train_s / 60:.1f} min + `maskcls predict` "
-        f"{predict_s:.0f} s = **{total / 60:.1f} min**; "
-        + (f"CPU {busy:.0%} busy the second before the start{' (other work shared it)' if busy >= 0.1 else ' (idle)'}"
-           if busy is not None else "idleness not read") + f", 1-minute load average {before:.1f} before, {after:.1f} after.",
-        f"Epochs: {', '.join(f'{v:.1f}' for v in figures['epoch_images_per_s'])} images/s, "
+        f"{predict_s:.0f} s = **{total / 60:.1f} min**; {busy_words(busy)}, {stolen_words(stolen)}, "
+        f"1-minute load average {before:.1f} before, {after:.1f} after.",
+        (f"The training's image cache ({figures['cache_photos']:,} photos, faces cut by the detector) took "
+         f"{figures['cache_s']:.0f} s of it. " if cache else "")
+        + f"Epochs: {', '.join(f'{v:.1f}' for v in figures['epoch_images_per_s'])} images/s, "
         f"{', '.join(f'{v:.0f}' for v in figures['epoch_seconds'])} s; validation macro F1 "
         f"{', '.join(f'{v:.4f}' for v in figures['val_macro_f1'])}."]
     if score is not None:

@@ -2,9 +2,11 @@
 
 :func:`pool_map` runs ``setup(*args)`` once in each worker process (its initializer), which returns the function
 applied to each item; results come back in the items' order, with progress (:mod:`maskcls.progress`). Workers
-are spawned (never forked from a process that may hold torch's threads) and each does its torch and OpenCV work
-on one thread, so the output is the same whatever the number of workers: with ``workers=1`` the work runs in
-this process, on one torch/OpenCV thread too.
+are spawned (never forked from a process that may hold torch's threads) and each does its torch, OpenCV and
+ONNX Runtime work on one thread, so the output is the same whatever the number of workers: with ``workers=1``
+the work runs in this process, on one thread too. ONNX Runtime sessions made with :func:`onnx_session` take
+their thread count from :func:`session_threads` (one core each in a worker: two workers that each spun a
+thread per core made the face-crop cache slower than one worker).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _WORKER: dict[str, Callable[[Any], Any]] = {}
+_ONE_THREAD = [False]  # in a pool worker, or inside one_thread()
 
 
 def cpu_count() -> int:
@@ -36,7 +39,8 @@ def worker_count(workers: int | None) -> int:
 
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
-    """Run torch and OpenCV on one thread inside the block (restored after), as pool workers always do."""
+    """Run torch, OpenCV and ONNX Runtime on one thread inside the block (restored after), as pool workers
+    always do."""
     import sys
 
     torch = sys.modules.get("torch")
@@ -44,9 +48,11 @@ def one_thread() -> Iterator[None]:
     saved_torch = torch.get_num_threads() if torch is not None else None
     saved_cv2 = cv2.getNumThreads() if cv2 is not None else None
     _single_thread()
+    was, _ONE_THREAD[0] = _ONE_THREAD[0], True
     try:
         yield
     finally:
+        _ONE_THREAD[0] = was
         if torch is not None and saved_torch is not None:
             torch.set_num_threads(saved_torch)
         if cv2 is not None and saved_cv2 is not None:
@@ -65,9 +71,36 @@ def _single_thread() -> None:
         pass
 
 
+def session_threads() -> int:
+    """Intra-op threads for ONNX Runtime work now: 1 in a pool worker or a :func:`one_thread` block, else every
+    core."""
+    return 1 if _ONE_THREAD[0] else cpu_count()
+
+
+def onnx_session(model: str | os.PathLike | bytes, threads: int | None = None) -> Any:
+    """An ONNX Runtime CPU session with every graph optimisation and ``threads`` intra-op threads.
+
+    Args:
+        model: an ``.onnx`` path or the model's bytes.
+        threads: intra-op threads; default :func:`session_threads`. Operators run one after another
+            (sequential mode, one inter-op thread): a CNN's graph is a chain, so parallelism inside operators is
+            what pays.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = threads or session_threads()
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(model if isinstance(model, bytes) else os.fspath(model), options,
+                                providers=["CPUExecutionProvider"])
+
+
 def _initialize(setup: Callable[..., Callable[[Any], Any]], args: tuple) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     _single_thread()
+    _ONE_THREAD[0] = True
     _WORKER["work"] = setup(*args)
 
 

@@ -165,18 +165,18 @@ def test_a_big_photo_is_detected_on_a_reduced_copy(astronaut, monkeypatch):
 
 def test_detectors_are_thread_safe_from_the_first_call(astronaut, monkeypatch):
     import onnxruntime
-    import retinaface
+
+    from maskcls.faces.detect import RetinaFaceDetector
 
     sessions = []
     real_session = onnxruntime.InferenceSession
 
     def counting(*args, **kwargs):
-        sessions.append(1)
+        sessions.append(args[1].intra_op_num_threads)
         return real_session(*args, **kwargs)
 
-    monkeypatch.setattr(retinaface, "ONNX_SESSION", None)  # as in a fresh process
-    monkeypatch.setattr(retinaface.ort, "InferenceSession", counting)
-    detector = create_detector("retinaface")
+    monkeypatch.setattr(onnxruntime, "InferenceSession", counting)
+    detector = RetinaFaceDetector()  # a new one: no session yet, as in a fresh process
     start = threading.Barrier(4, timeout=60)
     images = [astronaut, astronaut[:, ::-1].copy()] * 4
 
@@ -193,6 +193,32 @@ def test_detectors_are_thread_safe_from_the_first_call(astronaut, monkeypatch):
     with ThreadPoolExecutor(4) as pool:
         boxes = list(pool.map(lambda image: [f.box for f in haar.detect(image)], images))
     assert boxes == [[f.box for f in haar.detect(image)] for image in images]
+
+
+def test_retinaface_runs_on_one_thread_in_a_one_thread_block_with_the_same_faces(astronaut, monkeypatch):
+    import onnxruntime
+    import retinaface
+
+    from maskcls.faces.detect import RetinaFaceDetector
+    from maskcls.parallel import cpu_count, one_thread
+
+    threads = []
+    real_session = onnxruntime.InferenceSession
+
+    def recording(*args, **kwargs):
+        if len(args) > 1:  # ours pass their options; the package's own session passes none
+            threads.append(args[1].intra_op_num_threads)
+        return real_session(*args, **kwargs)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", recording)
+    detector = RetinaFaceDetector(0.5)
+    every_core = detector.detect(astronaut)
+    with one_thread():
+        one = detector.detect(astronaut)
+    assert threads == [cpu_count(), 1]
+    package = retinaface.detect_faces(astronaut, score_threshold=0.5)  # the package's own session
+    assert [f.box for f in one] == [f.box for f in every_core] == [
+        (p.x, p.y, p.x + p.width, p.y + p.height) for p in package]
 
 
 # ---- real public data (skipped where ../shared/data is absent) -----------------------------------------

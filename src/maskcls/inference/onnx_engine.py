@@ -10,7 +10,6 @@ finds, and if need be writes, a run folder's export).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,34 +20,7 @@ from maskcls.errors import MaskclsError
 from maskcls.inference.onnx_format import FORMAT, INPUT_NAME, PROBS_NAME, metadata_path
 from maskcls.labels import NUM_CLASSES
 from maskcls.models.backbones import Preprocess
-
-
-def cpu_threads() -> int:
-    """The CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def make_session(model: str | Path | bytes, threads: int | None = None) -> Any:
-    """An ONNX Runtime CPU session with every graph optimisation and one intra-op thread per core.
-
-    Args:
-        model: an ``.onnx`` path or the model's bytes.
-        threads: intra-op threads; default :func:`cpu_threads`. Operators run one after another
-            (sequential mode, one inter-op thread): a CNN's graph is a chain, so parallelism inside operators is
-            what pays.
-    """
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.intra_op_num_threads = threads or cpu_threads()
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), options,
-                                providers=["CPUExecutionProvider"])
+from maskcls.parallel import onnx_session
 
 
 class OnnxEngine:
@@ -92,7 +64,7 @@ class OnnxEngine:
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise MaskclsError(f"{meta_file}: not maskcls export metadata (expected format {FORMAT})")
         try:
-            session = make_session(path, threads)
+            session = onnx_session(path, threads)
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types for bad files
             reason = (str(exc).strip().splitlines() or [""])[0]
             raise MaskclsError(f"{path}: not a loadable ONNX model ({type(exc).__name__}: {reason})") from None
