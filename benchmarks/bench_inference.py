@@ -33,7 +33,7 @@ import torch
 from maskcls.errors import MaskclsError
 from maskcls.fileio import write_text
 from maskcls.inference.export import ExportModule, onnx_bytes
-from maskcls.parallel import cpu_count as cpu_threads, onnx_session
+from maskcls.parallel import cpu_count, onnx_session
 
 Engine = Callable[[np.ndarray], np.ndarray]
 EAGER, EAGER_CL, ORT = "eager", "eager channels_last", "onnxruntime"
@@ -120,7 +120,7 @@ def benchmark(args: argparse.Namespace) -> dict:
     """Time every engine at every batch size; print as it goes and return the figures."""
     import onnxruntime
 
-    threads = args.threads or cpu_threads()
+    threads = args.threads or cpu_count()
     torch.set_num_threads(threads)
     module, what = build_module(args)
     height, width = module.preprocess.size

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from maskcls.faces.detect import create_detector
     from maskcls.inference.contract import cache_spec
-    from maskcls.parallel import cpu_count as cpu_threads
+    from maskcls.parallel import cpu_count
     from maskcls.watch.config import load_watch_config
     from maskcls.watch.run import load_watch_engine, watch
 
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
     figures = {row: round(statistics.median(values), 1) for row, values in rows.items()}
     info = {"frames_per_second": figures, "frame_size": [640, 480], "frames": 92 * args.loops,
             "engine": "onnxruntime", "model": engine.name if args.run else "public preset network, untrained head",
-            "input": list(engine.preprocess.size), "cores": cpu_threads(), "load_average": os.getloadavg()[0],
+            "input": list(engine.preprocess.size), "cores": cpu_count(), "load_average": os.getloadavg()[0],
             "cpu": platform.processor() or platform.machine(), "note": args.note, "repeats": args.repeats,
             "people_per_watch": people}
     lines = ["## `maskcls watch` throughput (benchmarks/bench_watch.py)", "",
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
              f"taking the mask off), watched end to end: PyAV decoding, RetinaFace, ByteTrack, face crops, "
              f"{'run ' + engine.name if args.run else 'the public preset network (EfficientNet-Lite0, 128 px; untrained head: speed only)'} "
              f"on ONNX Runtime, smoothing, decisions and the event log. Median of {args.repeats} watches, "
-             f"{cpu_threads()} cores{', ' + args.note if args.note else ''}; load average "
+             f"{cpu_count()} cores{', ' + args.note if args.note else ''}; load average "
              f"{os.getloadavg()[0]:.1f} when it ended.", "",
              "| detection | frames/s |", "| --- | ---: |"]
     lines += [f"| {row} | {value:.1f} |" for row, value in figures.items()]

@@ -1,7 +1,7 @@
 """Whether the CPU is idle before a timed run, and how much of the run's CPU time the hypervisor took, read from
-``/proc/stat`` (the load average lags by a minute, so right after another job it still reads high on an idle
-machine, and it cannot tell what shares the CPU now; on a virtual machine the same run took 17.6 and 12.9 min on
-two days, so a timed figure comes with its stolen share).
+``/proc/stat``. The load average lags by a minute: right after another job it still reads high on an idle
+machine. The stolen share rules one cause of a slow run in or out (it was 0.1 % in a run that was 1.3× faster
+than the same run an hour earlier, so there it was not the cause).
 """
 
 from __future__ import annotations
@@ -12,11 +12,18 @@ from pathlib import Path
 STAT = Path("/proc/stat")
 
 
+def _cpu_fields() -> list[int] | None:
+    """The jiffies of all cores since boot (user nice system idle iowait irq softirq steal …), None off Linux."""
+    try:
+        return [int(v) for v in STAT.read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _jiffies() -> tuple[int, int] | None:
     """(busy, total) jiffies of all cores since boot, or None off Linux."""
-    try:
-        fields = [int(v) for v in STAT.read_text().splitlines()[0].split()[1:]]
-    except (OSError, ValueError, IndexError):
+    fields = _cpu_fields()
+    if fields is None:
         return None
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
     return sum(fields) - idle, sum(fields)
@@ -24,11 +31,8 @@ def _jiffies() -> tuple[int, int] | None:
 
 def steal_jiffies() -> tuple[int, int] | None:
     """(stolen, total) jiffies of all cores since boot (stolen: the ``steal`` column), or None off Linux."""
-    try:
-        fields = [int(v) for v in STAT.read_text().splitlines()[0].split()[1:]]
-    except (OSError, ValueError, IndexError):
-        return None
-    return (fields[7] if len(fields) > 7 else 0), sum(fields)
+    fields = _cpu_fields()
+    return None if fields is None else ((fields[7] if len(fields) > 7 else 0), sum(fields))
 
 
 def stolen_share(before: tuple[int, int] | None) -> float | None:

@@ -21,7 +21,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _WORKER: dict[str, Callable[[Any], Any]] = {}
-_ONE_THREAD = [False]  # in a pool worker, or inside one_thread()
+_one_thread = False  # in a pool worker, or inside one_thread(): ONNX Runtime sessions take one thread
 
 
 def cpu_count() -> int:
@@ -43,16 +43,17 @@ def one_thread() -> Iterator[None]:
     always do."""
     import sys
 
+    global _one_thread
     torch = sys.modules.get("torch")
     cv2 = sys.modules.get("cv2")
     saved_torch = torch.get_num_threads() if torch is not None else None
     saved_cv2 = cv2.getNumThreads() if cv2 is not None else None
     _single_thread()
-    was, _ONE_THREAD[0] = _ONE_THREAD[0], True
+    was, _one_thread = _one_thread, True
     try:
         yield
     finally:
-        _ONE_THREAD[0] = was
+        _one_thread = was
         if torch is not None and saved_torch is not None:
             torch.set_num_threads(saved_torch)
         if cv2 is not None and saved_cv2 is not None:
@@ -74,7 +75,7 @@ def _single_thread() -> None:
 def session_threads() -> int:
     """Intra-op threads for ONNX Runtime work now: 1 in a pool worker or a :func:`one_thread` block, else every
     core."""
-    return 1 if _ONE_THREAD[0] else cpu_count()
+    return 1 if _one_thread else cpu_count()
 
 
 def onnx_session(model: str | os.PathLike | bytes, threads: int | None = None) -> Any:
@@ -98,9 +99,10 @@ def onnx_session(model: str | os.PathLike | bytes, threads: int | None = None) -
 
 
 def _initialize(setup: Callable[..., Callable[[Any], Any]], args: tuple) -> None:
+    global _one_thread
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     _single_thread()
-    _ONE_THREAD[0] = True
+    _one_thread = True
     _WORKER["work"] = setup(*args)
 
 

@@ -20,11 +20,12 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from maskcls.errors import MaskclsError
+from maskcls.parallel import onnx_session, session_threads
 
 #: Longer side above which a photo is detected on a reduced copy.
 MAX_SIDE = 1024
@@ -146,11 +147,9 @@ class RetinaFaceDetector(FaceDetector):
 
     def __init__(self, score_threshold: float | None = None) -> None:
         super().__init__(score_threshold)
-        self._sessions: dict[int, object] = {}
+        self._sessions: dict[int, Any] = {}
 
-    def _session(self):
-        from maskcls.parallel import onnx_session, session_threads
-
+    def _session(self) -> Any:
         threads = session_threads()
         session = self._sessions.get(threads)
         if session is None:
