@@ -163,6 +163,31 @@ def test_a_big_photo_is_detected_on_a_reduced_copy(astronaut, monkeypatch):
     assert 4 * 160 < x0 < 4 * 195 and 3 * 45 < y0 < 3 * 80 and 4 * 255 < x1 < 4 * 290
 
 
+
+def test_a_small_crop_is_detected_on_an_enlarged_copy(astronaut, monkeypatch):
+    from maskcls.faces import detect as detect_module
+
+    seen = []
+    detector = create_detector("retinaface")
+    original = type(detector)._detect
+
+    def spy(self, image, threshold):
+        seen.append(image.shape)
+        return original(self, image, threshold)
+
+    monkeypatch.setattr(type(detector), "_detect", spy)
+    # The astronaut's face cut tight and shrunk to 24 × 30 pixels, as a face in a crowd photo.
+    small = np.asarray(Image.fromarray(astronaut[56:176, 177:272]).resize((24, 30), Image.Resampling.BILINEAR))
+    found = detector.detect(small, fallback=0.3)
+    assert seen == [(200, 160, 3)]  # shorter side 24 -> MIN_SIDE 160
+    assert len(found) == 1 and found[0].score > 0.99
+    x0, y0, x1, y1 = found[0].box  # back in the small crop's pixels
+    assert -3 < x0 < 6 and -3 < y0 < 8 and 18 < x1 < 27 and 22 < y1 < 33, found[0].box
+    assert_landmarks_in_order(found[0])
+    monkeypatch.setattr(detect_module, "MIN_SIDE", 0)  # as it was: at 24 pixels the face is below the anchors
+    seen.clear()
+    assert detector.detect(small, fallback=0.3) == [] and seen == [(30, 24, 3)]
+
 def test_detectors_are_thread_safe_from_the_first_call(astronaut, monkeypatch):
     import onnxruntime
 

@@ -20,7 +20,8 @@ import numpy as np
 from maskcls.data.images import (ImageReadError, check_pixels, load_rgb, not_a_photo_file, quiet_bomb_warnings,
                                  to_rgb)
 from maskcls.faces.align import ALIGNMENTS
-from maskcls.faces.detect import DETECTORS, FACE_FRAMES, PICK_POLICIES, create_detector, face_crop_box, pick_face
+from maskcls.faces.detect import (DETECTORS, FACE_FRAMES, MIN_SIDE, PICK_POLICIES, create_detector, face_crop_box,
+                                  pick_face)
 from maskcls.faces.segment import BACKGROUNDS, SEGMENTATION_TAG
 
 if TYPE_CHECKING:
@@ -114,14 +115,15 @@ class CacheSpec:
     def key(self) -> str:
         """A stable string of every setting (and the format version).
 
-        The face settings are part of it only for ``crop=face``, and the background (with the segmentation's
-        version and the detector that guards it) only when it is not kept, so the keys of earlier settings never
-        change.
+        The face settings are part of it only for ``crop=face`` (with the detector's
+        :data:`~maskcls.faces.detect.MIN_SIDE`, since enlarging small photos changed the faces found in them), and
+        the background (with the segmentation's version and the detector that guards it) only when it is not kept,
+        so the keys of other settings never change.
         """
         height, width = self.size
         key = f"v{FORMAT_VERSION}:size={height}x{width}:interpolation={self.interpolation}:crop={self.crop}"
         if self.crop == "face":
-            key += f":face={self.face_detector},{self.face_pick},margin={float(self.face_margin)!r}"
+            key += f":face={self.face_detector},{self.face_pick},margin={float(self.face_margin)!r},min_side={MIN_SIDE}"
             if self.face_frame != "box":
                 key += f",frame={self.face_frame}"
             if self.face_fallback is not None:
