@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from maskcls.config import ConfigError, dump_config, load_config, parse_override
 
@@ -79,6 +80,7 @@ def test_public_and_general_presets_cut_faces_and_read_real_masks():
         assert kinds["realmask"] == "crops" and kinds["facemask-crops"] == "crops"
     assert [s.kind for s in general.data.sources if s.name == "utkface-all"] == ["faces"]
     assert (public.train.age_sigma, general.train.age_sigma) == (None, 3.0)  # general: soft age-band targets
+    assert (public.model.freeze, general.model.freeze) == (4, 2)  # general fine-tunes all but the stem and block 0
     with_root = load_config("public", ["data.root=data/public"]).data.all_sources()
     assert with_root[0].kind == "competition" and str(with_root[0].root) == "data/public"
 
@@ -110,3 +112,23 @@ def test_a_labels_file_is_only_for_a_crops_source(tmp_path):
     source = {"kind": "faces", "root": str(tmp_path), "labels": str(tmp_path / "x.csv")}
     with pytest.raises(ConfigError, match="labels is for a crops source"):
         load_config(None, [f"data.sources=[{source}]"])
+
+
+def test_a_run_config_written_before_face_min_side_loads_as_it_was_trained(tmp_path):
+    from maskcls.config import load_resolved_config
+    from maskcls.runs import RunFolder
+
+    assert load_config("public").input.face_min_side == 160  # new configs enlarge small photos
+    resolved = yaml.safe_load(dump_config(load_config("public")))
+    old = {**resolved, "input": {k: v for k, v in resolved["input"].items() if k != "face_min_side"}}
+    run = tmp_path / "old-run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump(old))
+    assert RunFolder(run).read_config().input.face_min_side == 0  # a run folder of before: detected as it was
+    assert load_resolved_config(old).input.face_min_side == 0  # an export's config
+    assert "face_min_side" not in old["input"]  # the caller's tree is not changed
+    assert load_resolved_config(resolved).input.face_min_side == 160
+    resolved["input"]["face_min_side"] = 96
+    assert load_resolved_config(resolved).input.face_min_side == 96
+    with pytest.raises(ConfigError, match="face_min_side"):
+        load_config("public", ["input.face_min_side=-1"])

@@ -8,6 +8,7 @@ resolved config that a run folder keeps.
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 from typing import Any, Literal, Sequence, TypeVar
@@ -16,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from maskcls.errors import MaskclsError
-from maskcls.faces.detect import DETECTORS, FACE_FRAMES, PICK_POLICIES
+from maskcls.faces.detect import DETECTORS, FACE_FRAMES, MIN_SIDE, PICK_POLICIES
 from maskcls.faces.segment import BACKGROUNDS
 from maskcls.labels import AgeBands, Mask, TrainingAgePolicy
 from maskcls.vision.preprocess import CROPS
@@ -403,6 +404,10 @@ class InputConfig(_Strict):
             face scoring at least this (``null``: centre-cropped). RetinaFace scores many masked faces 0.3–0.9:
             at 0.3 it finds 89 % of the suite's re-framed faces wearing a mask over the nose against 69 % without
             (all in the right place), 95 % of the held-out realmask photos against 86 %.
+        face_min_side: for ``crop=face`` (and the service's detector), a photo whose shorter side is under this
+            many pixels is detected on a copy enlarged to it (0: never): RetinaFace runs at the photo's own size and
+            misses a face that fills a small crowd crop (:data:`maskcls.faces.detect.MIN_SIDE`). A run folder
+            trained before the setting existed loads with 0, as it was trained.
         background: ``keep`` the photo's background, ``remove`` it (a flat grey) or ``blur`` it; the person is
             segmented in the whole photo before any crop (needs the optional mediapipe extra, see
             :mod:`maskcls.faces.segment`).
@@ -414,6 +419,7 @@ class InputConfig(_Strict):
     face_pick: Literal[PICK_POLICIES] = "largest"
     face_frame: Literal[FACE_FRAMES] = "box"
     face_fallback: float | None = Field(0.3, ge=0.0, le=1.0)
+    face_min_side: int = Field(MIN_SIDE, ge=0)
     background: Literal[BACKGROUNDS] = "keep"
 
     @field_validator("face_detector")
@@ -595,16 +601,20 @@ def read_yaml(path: str | Path) -> Any:
 M = TypeVar("M", bound=BaseModel)
 
 
-def load_model(model: type[M], source: Path | None, overrides: Sequence[str] = (), what: str = "config",
-               label: str | Path | None = None) -> M:
-    """Validate ``model`` from a YAML file (or nothing) with ``key=value`` overrides applied: the one loader of
-    every typed config (the job's, the gate's). ``label`` names the source in messages (default: its path).
+def load_model(model: type[M], source: Path | dict[str, Any] | None, overrides: Sequence[str] = (),
+               what: str = "config", label: str | Path | None = None) -> M:
+    """Validate ``model`` from a YAML file, a tree of sections (copied) or nothing, with ``key=value`` overrides
+    applied: the one loader of every typed config (the job's, the gate's). ``label`` names the source in
+    messages (default: its path).
 
     Raises:
         ConfigError: naming the file or key of the first problem.
     """
     tree: dict[str, Any] = {}
-    if source is not None:
+    if isinstance(source, dict):
+        tree = copy.deepcopy(source)
+        source = None
+    elif source is not None:
         loaded = read_yaml(source)
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{source}: a {what} must be a mapping of sections")
@@ -621,6 +631,35 @@ def load_model(model: type[M], source: Path | None, overrides: Sequence[str] = (
             message += f" (got {first.get('input')!r})" if first.get("type") != "missing" else ""
         label = label if label is not None else source
         raise ConfigError(f"{label}: {where}: {message}" if label else f"{where}: {message}") from None
+
+
+#: Settings added after run folders and exports were first written, each with the value that reproduces how those
+#: were made. A resolved config (a run's ``config.yaml``, an export's, every key written out) without one predates it.
+ADDED_SETTINGS: dict[str, Any] = {"input.face_min_side": 0}
+
+
+def load_resolved_config(source: Path | dict[str, Any], label: str | Path | None = None) -> Config:
+    """A fully resolved config (a run folder's ``config.yaml`` or an export's), each setting of
+    :data:`ADDED_SETTINGS` it predates set as the run was made, so an old run predicts as it was trained.
+
+    Raises:
+        ConfigError: naming the file or key of the first problem.
+    """
+    tree = source if isinstance(source, dict) else read_yaml(source)
+    if tree is not None and not isinstance(tree, dict):
+        raise ConfigError(f"{label or source}: a config must be a mapping of sections")
+    tree = tree or {}
+    missing = [f"{key}={value}" for key, value in ADDED_SETTINGS.items() if not _has_dotted(tree, key)]
+    return load_model(Config, tree, missing, label=label if label is not None or isinstance(source, dict) else source)
+
+
+def _has_dotted(tree: dict, key: str) -> bool:
+    node: Any = tree
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def load_config(source: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:

@@ -303,11 +303,11 @@ class RunFolder:
         Raises:
             MaskclsError: if the folder has no ``config.yaml`` (or it does not load).
         """
-        from maskcls.config import load_config
+        from maskcls.config import load_resolved_config
 
         if not self.has_config():
             raise MaskclsError(f"{self.path}: not a run folder (no {self.CONFIG})")
-        return load_config(self.config_path)
+        return load_resolved_config(self.config_path)
 
     def write_config(self, cfg: "Config") -> Path:
         from maskcls.config import dump_config

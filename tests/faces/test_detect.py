@@ -165,8 +165,6 @@ def test_a_big_photo_is_detected_on_a_reduced_copy(astronaut, monkeypatch):
 
 
 def test_a_small_crop_is_detected_on_an_enlarged_copy(astronaut, monkeypatch):
-    from maskcls.faces import detect as detect_module
-
     seen = []
     detector = create_detector("retinaface")
     original = type(detector)._detect
@@ -184,9 +182,10 @@ def test_a_small_crop_is_detected_on_an_enlarged_copy(astronaut, monkeypatch):
     x0, y0, x1, y1 = found[0].box  # back in the small crop's pixels
     assert -3 < x0 < 6 and -3 < y0 < 8 and 18 < x1 < 27 and 22 < y1 < 33, found[0].box
     assert_landmarks_in_order(found[0])
-    monkeypatch.setattr(detect_module, "MIN_SIDE", 0)  # as it was: at 24 pixels the face is below the anchors
-    seen.clear()
-    assert detector.detect(small, fallback=0.3) == [] and seen == [(30, 24, 3)]
+    seen.clear()  # min_side 0, as it was: at 24 pixels the face is below the anchors
+    assert detector.detect(small, fallback=0.3, min_side=0) == [] and seen == [(30, 24, 3)]
+    with pytest.raises(ValueError, match="min_side"):
+        detector.detect(small, min_side=-1)
 
 def test_detectors_are_thread_safe_from_the_first_call(astronaut, monkeypatch):
     import onnxruntime

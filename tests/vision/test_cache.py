@@ -256,6 +256,8 @@ def test_keys_of_other_crops_are_unchanged():
     assert CacheSpec((224, 224), crop="face").key().startswith("v1:size=224x224:interpolation=bicubic:crop=face:")
     # Enlarging small photos before detection changed the faces found: face caches of before are not reused.
     assert ",min_side=160" in CacheSpec((224, 224), crop="face").key()
+    assert ",min_side=0" in CacheSpec((224, 224), crop="face", face_min_side=0).key()
+    assert CacheSpec((224, 224), face_min_side=0).key() == CacheSpec((224, 224)).key()  # no face crop: no detector
 
 
 def test_face_crop_centres_the_face_and_records_fallbacks(astronaut_jpeg, photos, tmp_path, decodes):

@@ -100,7 +100,7 @@ class FaceDetector:
     def __init__(self, score_threshold: float | None = None) -> None:
         self.score_threshold = self.default_threshold if score_threshold is None else float(score_threshold)
 
-    def detect(self, image: np.ndarray, fallback: float | None = None) -> list[Face]:
+    def detect(self, image: np.ndarray, fallback: float | None = None, min_side: int = MIN_SIDE) -> list[Face]:
         """The faces in an RGB uint8 photo ``[H, W, 3]``, best score first.
 
         Args:
@@ -108,14 +108,18 @@ class FaceDetector:
             fallback: when no face reaches the threshold, the best face scoring at least this is returned alone
                 (``None``: none is). RetinaFace scores many masked, blurred or greyscale faces 0.3–0.9, and one
                 face of a photo of one person beats no face.
+            min_side: a photo whose shorter side is under this is detected on a copy enlarged to it (0: never);
+                see :data:`MIN_SIDE`.
         """
         if fallback is not None and not 0.0 <= fallback <= 1.0:
             raise ValueError(f"fallback score must be in [0, 1], got {fallback}")
+        if min_side < 0:
+            raise ValueError(f"min_side must be >= 0, got {min_side}")
         floor = self.score_threshold if fallback is None else min(self.score_threshold, float(fallback))
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"expected an RGB uint8 array [H, W, 3], got {image.dtype} {image.shape}")
         height, width = image.shape[:2]
-        scale = min(MAX_SIDE / max(height, width), max(1.0, MIN_SIDE / min(height, width)))
+        scale = min(MAX_SIDE / max(height, width), max(1.0, min_side / min(height, width)))
         if scale != 1:
             resampling = "bilinear" if scale < 1 else "bicubic"
             copy = _resize(image, max(1, round(width * scale)), max(1, round(height * scale)), resampling)
@@ -263,11 +267,11 @@ class CascadeDetector(FaceDetector):
         super().__init__(score_threshold)
         self.stages = (RetinaFaceDetector(score_threshold), MtcnnDetector(score_threshold))
 
-    def detect(self, image: np.ndarray, fallback: float | None = None) -> list[Face]:
+    def detect(self, image: np.ndarray, fallback: float | None = None, min_side: int = MIN_SIDE) -> list[Face]:
         """The first stage's faces, or the next stage's where it finds none (see :meth:`FaceDetector.detect`)."""
         faces: list[Face] = []
         for stage in self.stages:
-            faces = stage.detect(image, fallback)
+            faces = stage.detect(image, fallback, min_side)
             if faces:
                 break
         return faces

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from maskcls.config import Config
+from maskcls.config import load_resolved_config
 from maskcls.errors import MaskclsError
 from maskcls.inference.onnx_format import FORMAT, INPUT_NAME, PROBS_NAME, metadata_path
 from maskcls.labels import NUM_CLASSES
@@ -38,7 +38,7 @@ class OnnxEngine:
     def __init__(self, session: Any, meta: dict, path: Path) -> None:
         self.session, self.meta, self.path = session, meta, path
         self.name: str = meta["run"]
-        self.cfg = Config.model_validate(meta["config"])
+        self.cfg = load_resolved_config(meta["config"], label=path)
         p = meta["preprocess"]
         self.preprocess = Preprocess(size=tuple(p["size"]), mean=tuple(p["mean"]), std=tuple(p["std"]),
                                      interpolation=p["interpolation"], crop_pct=float(p["crop_pct"]),

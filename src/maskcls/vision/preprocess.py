@@ -58,6 +58,8 @@ class CacheSpec:
         face_fallback: for ``crop=face``, a photo without a face at the detector's threshold is cut around its
             best face scoring at least this (``None``: it is centre-cropped); see
             :meth:`~maskcls.faces.detect.FaceDetector.detect`.
+        face_min_side: for ``crop=face``, a photo whose shorter side is under this is detected on a copy enlarged
+            to it (0: never; :data:`~maskcls.faces.detect.MIN_SIDE` by default).
         background: ``keep``, or ``remove``/``blur`` the background of the whole photo (see
             :func:`~maskcls.faces.segment.replace_background`) before it is cropped; a photo in which no person is
             found keeps its background.
@@ -73,6 +75,7 @@ class CacheSpec:
     face_pick: str = "largest"
     face_frame: str = "box"
     face_fallback: float | None = None
+    face_min_side: int = MIN_SIDE
     background: str = "keep"
     alignment: str = "none"
 
@@ -94,6 +97,8 @@ class CacheSpec:
             raise ValueError(f"unknown face frame {self.face_frame!r} (expected one of {FACE_FRAMES})")
         if self.face_fallback is not None and not 0.0 <= self.face_fallback <= 1.0:
             raise ValueError(f"face fallback score must be in [0, 1], got {self.face_fallback}")
+        if self.face_min_side < 0:
+            raise ValueError(f"face min side must be >= 0, got {self.face_min_side}")
         if self.background not in BACKGROUNDS:
             raise ValueError(f"unknown background {self.background!r} (expected one of {BACKGROUNDS})")
         if self.alignment not in ALIGNMENTS:
@@ -108,22 +113,21 @@ class CacheSpec:
         return cls(size=tuple(preprocess.size), interpolation=preprocess.interpolation, crop=input_cfg.crop,
                    face_margin=input_cfg.face_margin, face_detector=input_cfg.face_detector,
                    face_pick=input_cfg.face_pick, face_frame=input_cfg.face_frame,
-                   face_fallback=input_cfg.face_fallback,
+                   face_fallback=input_cfg.face_fallback, face_min_side=input_cfg.face_min_side,
                    background=input_cfg.background,
                    alignment=getattr(preprocess, "alignment", "none"))
 
     def key(self) -> str:
         """A stable string of every setting (and the format version).
 
-        The face settings are part of it only for ``crop=face`` (with the detector's
-        :data:`~maskcls.faces.detect.MIN_SIDE`, since enlarging small photos changed the faces found in them), and
-        the background (with the segmentation's version and the detector that guards it) only when it is not kept,
+        The face settings are part of it only for ``crop=face`` (always with ``face_min_side``, since enlarging
+        small photos changed the faces found in them, so no face cache of before it is reused), and the background (with the segmentation's version and the detector that guards it) only when it is not kept,
         so the keys of other settings never change.
         """
         height, width = self.size
         key = f"v{FORMAT_VERSION}:size={height}x{width}:interpolation={self.interpolation}:crop={self.crop}"
         if self.crop == "face":
-            key += f":face={self.face_detector},{self.face_pick},margin={float(self.face_margin)!r},min_side={MIN_SIDE}"
+            key += f":face={self.face_detector},{self.face_pick},margin={float(self.face_margin)!r},min_side={self.face_min_side}"
             if self.face_frame != "box":
                 key += f",frame={self.face_frame}"
             if self.face_fallback is not None:
@@ -199,7 +203,8 @@ def find_face(image, spec: CacheSpec) -> "Face | None":
 
     The face is found in the photo as it is (detectors are trained on backdrops), with the spec's fallback score.
     """
-    faces = create_detector(spec.face_detector).detect(np.asarray(image, dtype=np.uint8), spec.face_fallback)
+    faces = create_detector(spec.face_detector).detect(np.asarray(image, dtype=np.uint8), spec.face_fallback,
+                                                       spec.face_min_side)
     return pick_face(faces, image.size, spec.face_pick)
 
 
