@@ -24,7 +24,8 @@ def test_face_crop_run_lists_the_photos_without_a_face(tmp_path):
         f"data.root={root}", "model.backbone=test_efficientnet", "model.pretrained=false", "model.img_size=32",
         "train.batch_size=32", "train.epochs=1", "train.loggers=[]", f"train.cache_dir={tmp_path / 'cache'}",
         "train.crop=face", "train.face_margin=0.2", "train.face_pick=central",
-        "input.face_fallback=null"])  # RetinaFace scores some cartoons above 0.3: no fallback here
+        "input.face_fallback=null",  # RetinaFace scores some cartoons above 0.3: no fallback here
+        "input.face_min_side=0"])  # and enlarged from 48 px to 160 it takes some for faces
     messages: list[str] = []
     folder = train(cfg, tmp_path / "runs", log=messages.append)
     total = len(list((root / "train" / "images").rglob("*.*")))
