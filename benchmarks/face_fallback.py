@@ -101,28 +101,46 @@ def render(figures: dict, limit: int) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def suite_parser(doc: str) -> argparse.ArgumentParser:
+    """The options of a benchmark that scans the out-of-distribution suite (this one, ``small_faces.py``)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--suite", type=Path, default=PROJECT / "data" / "ood-suite")
     parser.add_argument("--shared", type=Path, help="Shared data (default $MASKCLS_SHARED_DATA or ../shared/data).")
     parser.add_argument("--people", type=int, default=1000, help="Held-out UTKFace people in the suite (as ood.py).")
-    parser.add_argument("--limit", type=int, default=600, help="Photos of each row.")
     parser.add_argument("--no-record", action="store_true", help="print only")
-    args = parser.parse_args()
+    return parser
+
+
+def open_suite(args: argparse.Namespace, script: str) -> Path | None:
+    """The suite folder (built when missing), or ``None`` with a line on stderr when the shared data is absent."""
     from maskcls.ood.suite import SuiteOptions, default_shared, ensure_suite
 
     shared = args.shared or default_shared()
-    if not (shared / "utkface").is_dir():
-        print(f"face_fallback: {shared}/utkface not found: the section needs the shared data", file=sys.stderr)
-        return
-    suite, _ = ensure_suite(args.suite, SuiteOptions(shared, args.people))
-    figures = {row: measure(suite, row, args.limit) for row in ROWS}
-    markdown = render(figures, args.limit)
+    missing = [name for name in ("utkface", "facemask", "realmask") if not (shared / name).is_dir()]
+    if missing:
+        print(f"{script}: {shared}/{missing[0]} not found: the section needs the shared data", file=sys.stderr)
+        return None
+    return ensure_suite(args.suite, SuiteOptions(shared, args.people))[0]
+
+
+def publish(section: str, figures: dict, markdown: str, args: argparse.Namespace) -> None:
+    """Print the section and, unless ``--no-record``, write it into RESULTS.md and results.json."""
     print(markdown)
     if not args.no_record:
         from results_io import record_section
 
-        record_section("face-fallback", figures, markdown)
+        record_section(section, figures, markdown)
+
+
+def main() -> None:
+    parser = suite_parser(__doc__)
+    parser.add_argument("--limit", type=int, default=600, help="Photos of each row.")
+    args = parser.parse_args()
+    suite = open_suite(args, "face_fallback")
+    if suite is None:
+        return
+    figures = {row: measure(suite, row, args.limit) for row in ROWS}
+    publish("face-fallback", figures, render(figures, args.limit), args)
 
 
 if __name__ == "__main__":

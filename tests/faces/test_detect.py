@@ -146,7 +146,9 @@ def test_haar_finds_the_astronaut_without_landmarks(astronaut):
     assert_face_of_astronaut(pick_face(found, (512, 512), "largest"))
 
 
-def test_a_big_photo_is_detected_on_a_reduced_copy(astronaut, monkeypatch):
+@pytest.fixture
+def spied_retinaface(monkeypatch):
+    """RetinaFace, and the list of the shapes its network is run on."""
     seen = []
     detector = create_detector("retinaface")
     original = type(detector)._detect
@@ -156,6 +158,11 @@ def test_a_big_photo_is_detected_on_a_reduced_copy(astronaut, monkeypatch):
         return original(self, image, threshold)
 
     monkeypatch.setattr(type(detector), "_detect", spy)
+    return detector, seen
+
+
+def test_a_big_photo_is_detected_on_a_reduced_copy(astronaut, spied_retinaface):
+    detector, seen = spied_retinaface
     big = np.asarray(Image.fromarray(astronaut).resize((2048, 1536)))  # 4 × wider, 3 × taller
     found = detector.detect(big)
     assert seen == [(768, 1024, 3)]
@@ -163,17 +170,8 @@ def test_a_big_photo_is_detected_on_a_reduced_copy(astronaut, monkeypatch):
     assert 4 * 160 < x0 < 4 * 195 and 3 * 45 < y0 < 3 * 80 and 4 * 255 < x1 < 4 * 290
 
 
-
-def test_a_small_crop_is_detected_on_an_enlarged_copy(astronaut, monkeypatch):
-    seen = []
-    detector = create_detector("retinaface")
-    original = type(detector)._detect
-
-    def spy(self, image, threshold):
-        seen.append(image.shape)
-        return original(self, image, threshold)
-
-    monkeypatch.setattr(type(detector), "_detect", spy)
+def test_a_small_crop_is_detected_on_an_enlarged_copy(astronaut, spied_retinaface):
+    detector, seen = spied_retinaface
     # The astronaut's face cut tight and shrunk to 24 × 30 pixels, as a face in a crowd photo.
     small = np.asarray(Image.fromarray(astronaut[56:176, 177:272]).resize((24, 30), Image.Resampling.BILINEAR))
     found = detector.detect(small, fallback=0.3)
