@@ -38,15 +38,9 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def _rgb(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
-
-
 def measure(suite: Path, row: str, limit: int) -> dict[str, dict]:
     """Per group of the row (``all`` too), per setting: photos, found share and (utk_masked) right-place share."""
+    from maskcls.data.images import load_rgb
     from maskcls.faces.detect import create_detector, pick_face
 
     detector = create_detector("retinaface")
@@ -54,11 +48,11 @@ def measure(suite: Path, row: str, limit: int) -> dict[str, dict]:
         entries = list(csv.DictReader(handle))[:limit]
     counts: dict[str, dict[str, list[int]]] = {}
     for entry in entries:
-        photo = _rgb(suite / entry["file"])
+        photo = np.asarray(load_rgb(suite / entry["file"]))
         size = (photo.shape[1], photo.shape[0])
         reference = None
         if row == "utk_masked":
-            unmasked = _rgb(suite / entry["file"].replace("utk_masked/", "utk_reframed/", 1))
+            unmasked = np.asarray(load_rgb(suite / entry["file"].replace("utk_masked/", "utk_reframed/", 1)))
             reference = pick_face(detector.detect(unmasked), (unmasked.shape[1], unmasked.shape[0]))
         # One detection at the lowest fallback gives every setting: the sure faces, or the best weak one, which a
         # setting keeps when it scores at least that setting's fallback.

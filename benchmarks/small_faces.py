@@ -27,14 +27,15 @@ FALLBACK = 0.3
 
 def measure(suite: Path, row: str) -> dict[str, dict[str, list[int]]]:
     """Per group of the row (``all`` too), per enlargement side: ``[photos, photos with a face]``."""
-    from face_fallback import _rgb
+    import numpy as np
 
+    from maskcls.data.images import load_rgb
     from maskcls.faces.detect import create_detector
 
     detector = create_detector("retinaface")
     with open(suite / f"{row}.csv", newline="", encoding="utf-8") as handle:
         entries = list(csv.DictReader(handle))
-    photos = [(_rgb(suite / entry["file"]), entry["group"]) for entry in entries]
+    photos = [(np.asarray(load_rgb(suite / entry["file"])), entry["group"]) for entry in entries]
     counts: dict[str, dict[str, list[int]]] = {}
     for side in SIDES:
         for photo, group in photos:

@@ -121,8 +121,7 @@ class FaceDetector:
         height, width = image.shape[:2]
         scale = min(MAX_SIDE / max(height, width), max(1.0, min_side / min(height, width)))
         if scale != 1:
-            resampling = "bilinear" if scale < 1 else "bicubic"
-            copy = _resize(image, max(1, round(width * scale)), max(1, round(height * scale)), resampling)
+            copy = _resize(image, max(1, round(width * scale)), max(1, round(height * scale)))
             faces = [f.scaled(width / copy.shape[1]) for f in self._detect(copy, floor)]
         else:
             faces = self._detect(np.ascontiguousarray(image), floor)
@@ -138,10 +137,11 @@ class FaceDetector:
         return f"{type(self).__name__}(score_threshold={self.score_threshold})"
 
 
-def _resize(image: np.ndarray, width: int, height: int, resampling: str = "bilinear") -> np.ndarray:
+def _resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The photo at ``width`` × ``height``: bilinear when reducing, bicubic when enlarging."""
     from PIL import Image
 
-    if resampling == "bilinear":
+    if width < image.shape[1]:
         return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR, reducing_gap=2.0))
     return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BICUBIC))
 
