@@ -16,13 +16,13 @@ from typing import Any, Literal, Sequence, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from maskcls import presets as _presets
 from maskcls.errors import MaskclsError
 from maskcls.faces.detect import DETECTORS, FACE_FRAMES, MIN_SIDE, PICK_POLICIES
 from maskcls.faces.segment import BACKGROUNDS
 from maskcls.labels import AgeBands, Mask, TrainingAgePolicy
 from maskcls.vision.preprocess import CROPS
 
-PRESETS = Path(__file__).with_name("presets")
 #: Mask states as ``data.train_mask_states`` names them: the names of :class:`~maskcls.labels.Mask`, lower case.
 MaskState = Literal["wear", "incorrect", "not_wear"]
 
@@ -571,11 +571,10 @@ def resolve_preset(name_or_path: str | Path) -> Path:
         return path
     if path.exists():
         raise ConfigError(f"{path}: not a config file (a folder or special file; a run's config is RUN/config.yaml)")
-    preset = PRESETS / f"{name_or_path}.yaml"
+    preset = _presets.FOLDER / f"{name_or_path}.yaml"
     if preset.is_file():
         return preset
-    known = sorted(p.stem for p in PRESETS.glob("*.yaml")) if PRESETS.is_dir() else []
-    raise ConfigError(f"{name_or_path}: no such config file or preset (presets: {', '.join(known) or 'none'})")
+    raise ConfigError(f"{name_or_path}: no such config file or preset (presets: {', '.join(_presets.names()) or 'none'})")
 
 
 def read_yaml(path: str | Path) -> Any:

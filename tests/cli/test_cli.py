@@ -25,6 +25,18 @@ def test_help_imports_nothing_heavy():
     assert result.returncode == 0 and "data" in result.stdout and "score" in result.stdout
 
 
+def test_train_help_names_every_shipped_preset():
+    from maskcls import presets
+
+    shipped = sorted(p.stem for p in (Path(__import__("maskcls").__file__).parent / "presets").glob("*.yaml"))
+    assert presets.names() == shipped and "general" in shipped
+    result = maskcls("train", "--help")
+    flat = " ".join(result.stdout.replace("│", " ").split())
+    assert result.returncode == 0
+    for name in shipped:
+        assert name in flat, name
+
+
 def test_check_reports_quirks_and_strict_exits_on_corrupt(tmp_path):
     at = build_quirk_tree(tmp_path)
     result = maskcls("data", "check", tmp_path, "--all", "--problems-csv", tmp_path / "problems.csv")

@@ -7,9 +7,11 @@ from typing import Optional
 
 import typer
 
+from maskcls import presets
+
 
 def train(
-    config: Optional[str] = typer.Argument(None, help="YAML config or preset name (baseline, winners, multitask, fast-cpu, public, demo)."),
+    config: Optional[str] = typer.Argument(None, help=f"YAML config or preset name ({', '.join(presets.names())})."),
     overrides: Optional[list[str]] = typer.Argument(None, help="key=value overrides, e.g. data.root=DATA train.epochs=5."),
     runs: Path = typer.Option(Path("runs"), "--runs", help="Folder of run folders."),
     kfold: bool = typer.Option(False, "--kfold", help="Train every fold of a k-fold split (split.n_splits)."),
