@@ -80,7 +80,8 @@ def test_public_and_general_presets_cut_faces_and_read_real_masks():
         assert kinds["realmask"] == "crops" and kinds["facemask-crops"] == "crops"
     assert [s.kind for s in general.data.sources if s.name == "utkface-all"] == ["faces"]
     assert (public.train.age_sigma, general.train.age_sigma) == (None, 3.0)  # general: soft age-band targets
-    assert (public.model.freeze, general.model.freeze) == (4, 2)  # general fine-tunes all but the stem and block 0
+    assert (public.model.freeze, general.model.freeze) == (4, 4)
+    assert (public.model.img_size, general.model.img_size) == (128, 160)  # general: faces seen at 160 px
     with_root = load_config("public", ["data.root=data/public"]).data.all_sources()
     assert with_root[0].kind == "competition" and str(with_root[0].root) == "data/public"
 
