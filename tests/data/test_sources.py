@@ -171,6 +171,30 @@ def test_faces_source_leaves_out_the_runs_own_public_people(tmp_path):
     assert faces_part.excluded == 2 and {names[0], names[1]}.isdisjoint(Path(r.path).name for r in faces_part.records)
 
 
+def test_faces_source_of_only_the_public_sets_people_adds_nothing_and_says_so(tmp_path):
+    faces = utk_faces(tmp_path / "faces")
+    names = sorted(p.name for p in faces.iterdir() if not is_dev("utkface", p.name))
+    public = tmp_path / "public"
+    make_synthetic(public, people=10, eval_people=1, seed=2, size=(32, 40))
+    _write_csv(public / "train" / "sources.csv", ["id", "source"], [["x", str(faces / n)] for n in names[1:]])
+    _write_csv(public / "eval_sources.csv", ["source"], [[str(faces / names[0])]])
+    cfg = load_config(None, [f"data.root={public}", f"data.sources=[{{kind: faces, root: {faces}}}]"])
+    faces_part = load_sources(cfg.data)[1]
+    assert faces_part.records == [] and faces_part.excluded == len(names)
+    logged: list[str] = []
+    from maskcls.engine.run import prepare_data
+
+    data = prepare_data(cfg, log=logged.append)
+    assert any("adds nothing" in line and str(public) in line for line in logged)
+    assert len(data.sources[1].records) == 0
+    # A folder that the user's own exclude empties is still an error.
+    from maskcls.config import SourceConfig
+    from maskcls.data.sources import load_source
+
+    with pytest.raises(DataError, match="no photo left"):
+        load_source(SourceConfig(kind="faces", root=faces, exclude=[public]))
+
+
 def test_crop_ages_as_sources_write_them():
     from maskcls.data.sources import parse_age
     from maskcls.labels import DEFAULT_AGE_BANDS as B

@@ -59,8 +59,12 @@ class SourceRecords:
 
 
 def load_source(source: "SourceConfig", relabel: Sequence[str] = ("default",), seed: int = 0,
-                bands: AgeBands = DEFAULT_AGE_BANDS) -> SourceRecords:
+                bands: AgeBands = DEFAULT_AGE_BANDS, allow_excluded: bool = False) -> SourceRecords:
     """The records of one source, development hold-out and ``exclude`` left out, ``limit`` applied.
+
+    Args:
+        allow_excluded: a source whose every photo ``exclude`` left out comes back empty instead of failing
+            (a face folder whose people all are in the run's own ``build-public`` set).
 
     Raises:
         DataError: for a missing folder, a malformed ``labels.csv``, or a source left empty.
@@ -77,7 +81,7 @@ def load_source(source: "SourceConfig", relabel: Sequence[str] = ("default",), s
     if source.kind != "competition" and source.limit is not None and len(loaded.records) > source.limit:
         keep = np.sort(np.random.default_rng(seed).permutation(len(loaded.records))[: source.limit])
         loaded.records = [loaded.records[i] for i in keep]
-    if not loaded.records:
+    if not loaded.records and not (allow_excluded and loaded.excluded):
         raise DataError(f"{root}: data.sources {source.label} has no photo left to train on")
     return loaded
 
@@ -239,9 +243,14 @@ def load_sources(data: "DataConfig", seed: int = 0) -> list[SourceRecords]:
     # A face folder never trains on a person of the run's own public set: its validation and eval people stay unseen.
     public_roots = [s.root for s in sources if s.kind == "competition" and (
         (Path(s.root) / "train" / "sources.csv").is_file() or (Path(s.root) / "eval_sources.csv").is_file())]
+    automatic = {i for i, s in enumerate(sources)
+                 if s.kind == "faces" and any(r not in s.exclude for r in public_roots)}
     sources = [s.model_copy(update={"exclude": [*s.exclude, *(r for r in public_roots if r not in s.exclude)]})
                if s.kind == "faces" else s for s in sources]
-    loaded = [load_source(s, data.relabel, seed, data.bands()) for s in sources]
+    # A public set built of every UTKFace person leaves a face folder of the same people nothing to add: it stays,
+    # empty, so that the run says so, rather than failing a preset that names the folder.
+    loaded = [load_source(s, data.relabel, seed, data.bands(), allow_excluded=i in automatic)
+              for i, s in enumerate(sources)]
     people: dict[str, str] = {}
     for part in loaded:
         if part.config.kind != "competition":
