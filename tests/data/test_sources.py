@@ -188,11 +188,10 @@ def test_faces_source_of_only_the_public_sets_people_adds_nothing_and_says_so(tm
     assert any("adds nothing" in line and str(public) in line for line in logged)
     assert len(data.sources[1].records) == 0
     # A folder that the user's own exclude empties is still an error.
-    from maskcls.config import SourceConfig
-    from maskcls.data.sources import load_source
-
+    cfg = load_config(None, [f"data.root={public}",
+                             f"data.sources=[{{kind: faces, root: {faces}, exclude: [{public}]}}]"])
     with pytest.raises(DataError, match="no photo left"):
-        load_source(SourceConfig(kind="faces", root=faces, exclude=[public]))
+        load_sources(cfg.data)
 
 
 def test_crop_ages_as_sources_write_them():

@@ -243,14 +243,14 @@ def load_sources(data: "DataConfig", seed: int = 0) -> list[SourceRecords]:
     # A face folder never trains on a person of the run's own public set: its validation and eval people stay unseen.
     public_roots = [s.root for s in sources if s.kind == "competition" and (
         (Path(s.root) / "train" / "sources.csv").is_file() or (Path(s.root) / "eval_sources.csv").is_file())]
-    automatic = {i for i, s in enumerate(sources)
-                 if s.kind == "faces" and any(r not in s.exclude for r in public_roots)}
-    sources = [s.model_copy(update={"exclude": [*s.exclude, *(r for r in public_roots if r not in s.exclude)]})
-               if s.kind == "faces" else s for s in sources]
-    # A public set built of every UTKFace person leaves a face folder of the same people nothing to add: it stays,
-    # empty, so that the run says so, rather than failing a preset that names the folder.
-    loaded = [load_source(s, data.relabel, seed, data.bands(), allow_excluded=i in automatic)
-              for i, s in enumerate(sources)]
+    loaded = []
+    for source in sources:
+        added = [r for r in public_roots if r not in source.exclude] if source.kind == "faces" else []
+        if added:
+            source = source.model_copy(update={"exclude": [*source.exclude, *added]})
+        # A public set of every UTKFace person leaves a face folder of the same people nothing to add: it stays,
+        # empty, so that the run says so, rather than failing a preset that names the folder.
+        loaded.append(load_source(source, data.relabel, seed, data.bands(), allow_excluded=bool(added)))
     people: dict[str, str] = {}
     for part in loaded:
         if part.config.kind != "competition":

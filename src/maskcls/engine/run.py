@@ -84,8 +84,8 @@ def prepare_data(cfg: Config, fold: int | None = None, log: Log = print) -> RunD
             log(f"data: {part.name}: {part.dev_left_out} photo(s) of the development hold-out ({part.holdout}) "
                 "left out")
         if not part.records:
-            log(f"data: {part.name}: all {part.excluded} photo(s) are of people in the run's own build-public set "
-                f"({', '.join(str(r) for r in part.config.exclude)}): it adds nothing")
+            log(f"data: {part.name}: all {part.excluded} photo(s) outside the hold-out are of people of "
+                f"{', '.join(str(r) for r in part.config.exclude)}: it adds nothing")
     competition = [r for part in parts if part.config.kind == "competition" for r in part.records]
     others = [(number, r) for number, part in enumerate(parts) if part.config.kind != "competition"
               for r in part.records]
