@@ -12,9 +12,13 @@ from maskcls.inference.predictor import Predictor
 from maskcls.vision.cache import CacheSpec
 
 
-def test_face_crop_run_lists_the_photos_without_a_face(tmp_path):
+@pytest.fixture(scope="module")
+def face_run(tmp_path_factory) -> tuple[Path, Path, Path, list[Path], list[str]]:
+    """A 1-epoch ``crop=face`` run on 8 cartoon people, one photo of whom is a real face: (data root, run folder,
+    the real photo, the training photos, the run's log lines)."""
     from skimage import data
 
+    tmp_path = tmp_path_factory.mktemp("face-run")
     root = tmp_path / "data"
     make_synthetic(root, people=8, eval_people=1, seed=3, size=(48, 64))
     photos = sorted((root / "train" / "images").rglob("*.jpg"))
@@ -28,6 +32,11 @@ def test_face_crop_run_lists_the_photos_without_a_face(tmp_path):
         "input.face_min_side=0"])  # and enlarged from 48 px to 160 it takes some for faces
     messages: list[str] = []
     folder = train(cfg, tmp_path / "runs", log=messages.append)
+    return root, folder, real, photos, messages
+
+
+def test_face_crop_run_lists_the_photos_without_a_face(face_run, tmp_path):
+    root, folder, real, photos, messages = face_run
     total = len(list((root / "train" / "images").rglob("*.*")))
     assert f"face crop: {total - 1} of {total} photos had no face and were centre-cropped" in messages
     listed = (folder / "face_fallbacks.txt").read_text().splitlines()
@@ -53,6 +62,37 @@ def test_face_crop_run_lists_the_photos_without_a_face(tmp_path):
     predicted = predict_eval(engines, groups, root, out)
     listing = (tmp_path / "sub_no_face.txt").read_text().splitlines()
     assert len(predicted.no_face) == len(listing) == len(predicted.names)  # cartoon eval faces: none detected
+
+
+def test_predict_cuts_the_faces_with_another_detector_when_asked(face_run, tmp_path, capsys, monkeypatch):
+    from maskcls.cli import main
+    from maskcls.vision import preprocess
+
+    _, folder, real, _, _ = face_run
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / real.name).write_bytes(real.read_bytes())
+    asked: list[str] = []
+    create = preprocess.create_detector
+    monkeypatch.setattr(preprocess, "create_detector", lambda name, *a, **k: asked.append(name) or create(name, *a, **k))
+
+    def cli(*args) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as done:
+            main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return done.value.code or 0, captured.out, captured.err
+
+    code, out, err = cli("predict", folder, photos, "--out", tmp_path / "own.csv")
+    assert code == 0, err
+    assert set(asked) == {"retinaface"} and "faces by" not in out
+    asked.clear()
+    code, out, err = cli("predict", folder, photos, "--out", tmp_path / "haar.csv", "--face-detector", "haar")
+    assert code == 0, err
+    assert set(asked) == {"haar"} and "faces by haar" in " ".join(out.split())
+    assert "no face detected" not in err  # Haar finds the astronaut's face too
+    assert load_config(folder / "config.yaml").input.face_detector == "retinaface"  # the run folder is untouched
+    code, _, err = cli("predict", folder, photos, "--face-detector", "dlib")
+    assert code == 1 and err.startswith("maskcls: error: dlib: unknown face detector") and err.count("\n") == 1
 
 
 def test_face_settings_are_validated():

@@ -23,6 +23,7 @@ def predict(
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Folder for the decoded-image cache (default: each run's cache.dir, else $MASKCLS_CACHE or ~/.cache/maskcls)."),
     shard: Optional[str] = typer.Option(None, "--shard", help="K/N: predict only the K-th of N contiguous parts of info.csv (1-based), for several machines; join them with predict-merge."),
+    face_detector: Optional[str] = typer.Option(None, "--face-detector", help="Cut the faces of crop=face runs with this detector instead of their own input.face_detector: retinaface, mtcnn, haar or retinaface+mtcnn (MTCNN only where RetinaFace finds no face)."),
 ) -> None:
     """Predict with one run or an ensemble: an eval folder becomes a submission in info.csv order (plus
     <stem>_probs.npy and <stem>_probs.csv for later ensembling); photos get mask / gender / age band printed."""
@@ -33,6 +34,7 @@ def predict(
     from maskcls.inference.targets import is_eval_root, predict_eval, predict_photos
     from maskcls.inference.tta import Tta
 
+    from maskcls.faces.detect import DETECTORS
     from maskcls.inference.shards import parse_shard
 
     part = parse_shard(shard) if shard is not None else None
@@ -41,12 +43,18 @@ def predict(
     run_list = [Path(r) for r in runs.split(",") if r.strip()]
     ensemble = Ensemble.parse(len(run_list), vote, weights, tasks)
     views = Tta.parse(tta, crop_scale)
+    if face_detector is not None and face_detector not in DETECTORS:
+        raise MaskclsError(f"{face_detector}: unknown face detector (choices: {', '.join(DETECTORS)})")
     if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
         raise MaskclsError(f"{cache_dir}: --cache-dir is not a folder")
     engines, groups = load_members(run_list, engine)
     for member in engines if cache_dir is not None else ():
         member.cfg.cache.enabled, member.cfg.cache.dir = True, cache_dir
+    for member in engines if face_detector is not None else ():
+        member.cfg.input.face_detector = face_detector  # part of the cache key: other crops, other entries
     members = f"{len(engines)} model(s) from {len(run_list)} run(s), {ensemble.describe()}, TTA {views.describe()}"
+    if face_detector is not None:
+        members += f", faces by {face_detector}"
     if is_eval_root(target):
         result = predict_eval(engines, groups, target, out or Path("submission.csv"), ensemble, views, batch_size,
                               skip_bad, force, shard=part)
