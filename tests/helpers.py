@@ -102,3 +102,15 @@ def train_tiny_run(tmp_path: Path, people: int = 8, overrides: Sequence[str] = (
     root = tmp_path / "synthetic"
     make_synthetic(root, people=people, eval_people=0, seed=2, size=(48, 64))
     return train(tiny_config(root, *overrides), tmp_path / "runs", log=lambda _m: None)
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    """Run ``maskcls ARGS`` in this process: (exit code, stdout, stderr)."""
+    import pytest
+
+    from maskcls.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return done.value.code or 0, captured.out, captured.err

@@ -11,6 +11,8 @@ from maskcls.engine.run import train
 from maskcls.inference.predictor import Predictor
 from maskcls.vision.cache import CacheSpec
 
+from helpers import run_cli
+
 
 @pytest.fixture(scope="module")
 def face_run(tmp_path_factory) -> tuple[Path, Path, Path, list[Path], list[str]]:
@@ -65,7 +67,6 @@ def test_face_crop_run_lists_the_photos_without_a_face(face_run, tmp_path):
 
 
 def test_predict_cuts_the_faces_with_another_detector_when_asked(face_run, tmp_path, capsys, monkeypatch):
-    from maskcls.cli import main
     from maskcls.vision import preprocess
 
     _, folder, real, _, _ = face_run
@@ -77,10 +78,7 @@ def test_predict_cuts_the_faces_with_another_detector_when_asked(face_run, tmp_p
     monkeypatch.setattr(preprocess, "create_detector", lambda name, *a, **k: asked.append(name) or create(name, *a, **k))
 
     def cli(*args) -> tuple[int, str, str]:
-        with pytest.raises(SystemExit) as done:
-            main([str(a) for a in args])
-        captured = capsys.readouterr()
-        return done.value.code or 0, captured.out, captured.err
+        return run_cli(capsys, *args)
 
     code, out, err = cli("predict", folder, photos, "--out", tmp_path / "own.csv")
     assert code == 0, err

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from maskcls.cli import main
+from helpers import run_cli as cli
 from maskcls.config import load_config
 from maskcls.engine.kfold import train_kfold
 from maskcls.engine.run import train
@@ -37,14 +37,6 @@ def runs(data_root, tmp_path_factory) -> dict[str, Path]:
     single = train(cfg("model.head=class18", "train.lr=0.03", "name=single"), root, log=quiet)
     kfold = train_kfold(cfg("model.head=multitask", "train.lr=0.05", "split.n_splits=2", "name=kfold"), root, log=quiet)
     return {"single": single, "kfold": kfold}
-
-
-def cli(capsys, *args) -> tuple[int, str, str]:
-    """Run ``maskcls ARGS`` in this process: (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as done:
-        main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return done.value.code or 0, captured.out, captured.err
 
 
 def first_column(path: Path) -> list[str]:

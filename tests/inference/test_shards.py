@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from maskcls.cli import main
+from helpers import run_cli as cli
 from maskcls.config import load_config
 from maskcls.engine.run import train
 from maskcls.errors import MaskclsError
@@ -22,13 +22,6 @@ def run(data_root, tmp_path_factory) -> Path:
                              "model.img_size=32", "train.batch_size=32", "train.epochs=1", "train.loggers=[]",
                              f"train.cache_dir={root / 'cache'}", "split.val_fraction=0.25", "train.lr=0.03"])
     return train(cfg, root, log=lambda _m: None)
-
-
-def cli(capsys, *args) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return done.value.code or 0, captured.out, captured.err
 
 
 def test_shards_cover_the_rows_once_in_order():

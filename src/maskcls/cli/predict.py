@@ -34,8 +34,10 @@ def predict(
     from maskcls.inference.targets import is_eval_root, predict_eval, predict_photos
     from maskcls.inference.tta import Tta
 
-    from maskcls.faces.detect import DETECTORS
+    from maskcls.faces.detect import create_detector
+    from maskcls.inference.contract import cache_spec
     from maskcls.inference.shards import parse_shard
+    from maskcls.vision.preprocess import needs_face
 
     part = parse_shard(shard) if shard is not None else None
     if part is not None and not is_eval_root(target):
@@ -43,8 +45,11 @@ def predict(
     run_list = [Path(r) for r in runs.split(",") if r.strip()]
     ensemble = Ensemble.parse(len(run_list), vote, weights, tasks)
     views = Tta.parse(tta, crop_scale)
-    if face_detector is not None and face_detector not in DETECTORS:
-        raise MaskclsError(f"{face_detector}: unknown face detector (choices: {', '.join(DETECTORS)})")
+    if face_detector is not None:
+        try:
+            create_detector(face_detector)  # an unknown name fails here, before any run is loaded
+        except MaskclsError as exc:
+            raise MaskclsError(f"{face_detector}: {exc}") from None
     if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
         raise MaskclsError(f"{cache_dir}: --cache-dir is not a folder")
     engines, groups = load_members(run_list, engine)
@@ -53,7 +58,7 @@ def predict(
     for member in engines if face_detector is not None else ():
         member.cfg.input.face_detector = face_detector  # part of the cache key: other crops, other entries
     members = f"{len(engines)} model(s) from {len(run_list)} run(s), {ensemble.describe()}, TTA {views.describe()}"
-    if face_detector is not None:
+    if face_detector is not None and any(needs_face(cache_spec(member)) for member in engines):
         members += f", faces by {face_detector}"
     if is_eval_root(target):
         result = predict_eval(engines, groups, target, out or Path("submission.csv"), ensemble, views, batch_size,
