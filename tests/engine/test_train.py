@@ -1,5 +1,6 @@
 """End-to-end training on tiny synthetic photos with a tiny model: run folders, resume, fast path, k-fold."""
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,7 @@ import torch
 
 from helpers import subprocess_env
 
+import maskcls
 from maskcls.config import load_config
 from maskcls.data.synthetic import make_synthetic
 from maskcls.engine import run as run_module
@@ -123,6 +125,8 @@ def test_train_on_validation_for_the_last_epochs_is_flagged(data_root, tmp_path)
     header = lines[0].split(",")
     flags = [line.split(",")[header.index("val_in_train")] for line in lines[1:]]
     assert flags == ["0", "0", "1"]
+    clock = [float(line.split(",")[header.index("process_s")]) for line in lines[1:]]  # this process's clock
+    assert 0 < clock[0] < clock[1] < clock[2] < time.perf_counter() - maskcls.STARTED
     assert "not held-out estimates" in (folder / "report.html").read_text()
 
 

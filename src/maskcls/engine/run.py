@@ -1,6 +1,7 @@
 """One training run, end to end: data → split → cache → model → loop → a run folder that explains itself.
 
-``runs/<name>[-N]/`` holds ``config.yaml`` (fully resolved), ``split.json``, ``metrics.csv`` (one row an epoch),
+``runs/<name>[-N]/`` holds ``config.yaml`` (fully resolved), ``split.json``, ``metrics.csv`` (one row an epoch;
+``process_s`` is the seconds since the ``maskcls`` process started when that epoch's validation ended),
 ``best.pt`` (weights chosen by validation macro F1, or ``train.monitor``) and ``last.pt`` (everything needed to resume),
 ``val_predictions.csv``, ``plots/`` (curves, confusion matrix), ``report.html`` and TensorBoard logs in ``tb/``.
 A run never overwrites another: a new name gets a ``-N`` suffix; ``resume`` continues a run in its own folder.
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+import maskcls
 from maskcls.config import Config, ConfigError, dump_config
 from maskcls.data.records import Record
 from maskcls.data.splits import Split, make_holdout, make_split
@@ -536,7 +538,7 @@ class Run:
                "macro_f1": round(score.macro_f1, 5), "accuracy": round(score.accuracy, 5),
                **{f"{t}_f1": round(v, 5) for t, v in score.task_f1.items()}, "lr": f"{stats.lr:.3g}",
                "seconds": round(stats.seconds, 2), "images_per_s": round(stats.images_per_s, 1),
-               "val_in_train": int(with_val)}
+               "val_in_train": int(with_val), "process_s": round(time.perf_counter() - maskcls.STARTED, 2)}
         if not self.world.main:
             return
         self.metrics.append(row)
