@@ -11,7 +11,8 @@ validation) up to the end of each epoch's validation (``metrics.csv``'s ``proces
 its time outside epochs counted up front); the plain loop's counts its training steps only (its JPEG decoding is
 inside them), which favours the plain loop. Its wall clock with validation is printed beside it. ``--warm`` sets
 a second run of the same recipe on the same photos against the same plain loop: trained with the image cache the
-first built, as every later run on those photos is (another seed of the same split, a sweep's trials, a resume).
+first built, as every later run on those photos is (another seed, a sweep's trials, a resume, each fold of
+``--kfold``: the cache holds every photo of the root, whatever the split).
 """
 
 from __future__ import annotations
