@@ -11,8 +11,8 @@ validation) up to the end of each epoch's validation (``metrics.csv``'s ``proces
 its time outside epochs counted up front); the plain loop's counts its training steps only (its JPEG decoding is
 inside them), which favours the plain loop. Its wall clock with validation is printed beside it. ``--warm`` sets
 a second run of the same recipe on the same photos against the same plain loop: trained with the image cache the
-first built, as every later run on those photos is (another seed, a sweep's trials, a resume, each fold of
-``--kfold``: the cache holds every photo of the root, whatever the split).
+first built, as every later run on those photos at the same input settings is (another seed, a resume, each
+fold of ``--kfold``: the cache is keyed by every photo of the sources and the input settings, not by the split).
 """
 
 from __future__ import annotations
@@ -105,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
                          f"epoch {warm['maskcls_epoch']} at {warm['maskcls_minutes']:.1f} min, "
                          f"**{warm['speedup']:.2f}×**." if warm["speedup"] is not None
                          else f"never reached it (best {warm['maskcls_best_f1']:.4f})."))
+    lines.append(f"These are in-distribution figures only: `maskcls bench ood {result['run']}` scores the run on the "
+                 "out-of-distribution suite.")
     markdown = "\n".join(lines)
     print(markdown)
     if not args.no_record:
