@@ -4,15 +4,16 @@ the ``time-to-f1`` section of RESULTS.md::
 
     python benchmarks/time_to_f1.py            # the run of the speed-submission section (submission_speed.py)
     python benchmarks/time_to_f1.py --run runs/NAME --wall SECONDS --root data/public
-    python benchmarks/time_to_f1.py --warm runs/AGAIN   # also: the same recipe trained again, its cache built
+    python benchmarks/time_to_f1.py --again "its image caches built=runs/AGAIN"   # also: the same recipe again
 
 The engine's clock counts everything its ``maskcls train`` process did (start-up, cache building, face cutting,
 validation) up to the end of each epoch's validation (``metrics.csv``'s ``process_s``; a run without it has all
 its time outside epochs counted up front); the plain loop's counts its training steps only (its JPEG decoding is
-inside them), which favours the plain loop. Its wall clock with validation is printed beside it. ``--warm`` sets
-a second run of the same recipe on the same photos against the same plain loop: trained with the image cache the
-first built, as every later run on those photos at the same input settings is (another seed, a resume, each
-fold of ``--kfold``: the cache is keyed by every photo of the sources and the input settings, not by the split).
+inside them), which favours the plain loop. Its wall clock with validation is printed beside it. Each ``--again
+LABEL=RUN`` sets another run of the same recipe, split and seed against the same plain loop, e.g. one trained
+with some of its image caches already built: each source's photos are cached on their own, keyed by those photos
+and the input settings (not by the split), so a new competition root beside the shared crop folders rebuilds
+only its own, and another seed, a resume or a fold of ``--kfold`` rebuilds nothing.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", type=Path, help="A maskcls run folder (default: the speed-submission section's).")
     parser.add_argument("--wall", type=float, help="Its `maskcls train` wall seconds (default: from that section).")
     parser.add_argument("--root", type=Path, help="Its competition root (default: from that section).")
-    parser.add_argument("--warm", type=Path, help="The same recipe trained again with its image cache built.")
+    parser.add_argument("--again", action="append", default=[], metavar="LABEL=RUN",
+                        help="Another run of the same recipe, split and seed, and what differed (repeatable).")
     parser.add_argument("--epochs", type=int, default=2, help="Plain-loop epochs.")
     parser.add_argument("--log", type=Path, default=Path("logs/time-to-f1.log"))
     parser.add_argument("--no-record", action="store_true", help="Print the figures, leave RESULTS.md alone.")
@@ -51,15 +53,23 @@ def main(argv: list[str] | None = None) -> int:
         args.run = args.run or PROJECT / section["run"]
         args.wall = args.wall or section["train_s"]
         args.root = args.root or Path(section["root"])
-    for run in (args.run, args.warm):
-        if run is not None and not ((run / "split.json").is_file() and (run / "metrics.csv").is_file()):
+    again = []
+    for item in args.again:
+        label, _, folder = item.rpartition("=")
+        if not label or not folder:
+            parser.error(f"--again {item!r}: expected LABEL=RUN")
+        again.append((label, Path(folder)))
+    for run in (args.run, *(folder for _, folder in again)):
+        if not ((run / "split.json").is_file() and (run / "metrics.csv").is_file()):
             parser.error(f"{run}: not a finished run (split.json, metrics.csv)")
-    warm_curve = _engine_curve(args.warm, 0.0) if args.warm is not None else None
-    if warm_curve is not None and warm_curve[0]["clock"] != "process":
-        parser.error(f"{args.warm}: its metrics.csv has no process_s clock (trained before it was logged)")
-    if warm_curve is not None and json.loads((args.warm / "split.json").read_text()) != json.loads(
-            (args.run / "split.json").read_text()):
-        parser.error(f"{args.warm}: another split than {args.run}'s")
+    again_curves = []
+    for label, folder in again:
+        curve = _engine_curve(folder, 0.0)
+        if curve[0]["clock"] != "process":
+            parser.error(f"{folder}: its metrics.csv has no process_s clock (trained before it was logged)")
+        if json.loads((folder / "split.json").read_text()) != json.loads((args.run / "split.json").read_text()):
+            parser.error(f"{folder}: another split than {args.run}'s")
+        again_curves.append((label, folder, curve))
     args.log.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="maskcls-ttf1-") as work, args.log.open("w") as log:
         out = Path(work) / "plain.json"
@@ -96,15 +106,14 @@ def main(argv: list[str] | None = None) -> int:
                      f"**{result['speedup']:.2f}× faster to equal macro F1**; its best was {result['maskcls_best_f1']:.4f}.")
     else:
         lines.append(f"The run never reached it (best {result['maskcls_best_f1']:.4f}).")
-    if warm_curve is not None:
-        warm = equal_f1(plain["epochs"], warm_curve)
-        result["warm"] = warm | {"run": str(args.warm.resolve().relative_to(PROJECT)), "engine_curve": warm_curve}
-        name = result["warm"]["run"]
-        lines.append(f"Trained again with that image cache already built (`{name}`, the same recipe, split and "
-                     "seed, as every later run on these photos): " + (
-                         f"epoch {warm['maskcls_epoch']} at {warm['maskcls_minutes']:.1f} min, "
-                         f"**{warm['speedup']:.2f}×**." if warm["speedup"] is not None
-                         else f"never reached it (best {warm['maskcls_best_f1']:.4f})."))
+    result["again"] = []
+    for label, folder, again_curve in again_curves:
+        other = equal_f1(plain["epochs"], again_curve)
+        other |= {"label": label, "run": str(folder.resolve().relative_to(PROJECT)), "engine_curve": again_curve}
+        result["again"].append(other)
+        lines.append(f"The same recipe, split and seed again, {label} (`{other['run']}`): " + (
+            f"epoch {other['maskcls_epoch']} at {other['maskcls_minutes']:.1f} min, **{other['speedup']:.2f}×**."
+            if other["speedup"] is not None else f"never reached it (best {other['maskcls_best_f1']:.4f})."))
     lines.append(f"These are in-distribution figures only: `maskcls bench ood {result['run']}` scores the run on the "
                  "out-of-distribution suite.")
     markdown = "\n".join(lines)

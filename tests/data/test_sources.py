@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -202,3 +203,18 @@ def test_crop_ages_as_sources_write_them():
     assert parse_age("0-18 (source bin)", B) == 8 and parse_age("child", B) == 10
     assert parse_age("18-55 (source bin)", B) is None and parse_age("55-100 (source bin)", B) is None
     assert parse_age("student (est.)", B) is None and parse_age("18-55;55-100 (source bin)", B) is None
+
+
+def test_a_new_competition_root_rebuilds_only_its_own_cached_photos(comp, tmp_path):
+    other = tmp_path / "other"
+    make_synthetic(other, people=8, eval_people=0, seed=5, size=(48, 64))
+    lines: dict[str, list[str]] = {"first": [], "second": []}
+    train(sources_config(comp, tmp_path), tmp_path / "runs", log=lines["first"].append)
+    again = load_config(tmp_path / "cfg.yaml", [f"data.root={other}", "name=other"])  # the same source folders
+    train(again, tmp_path / "runs", log=lines["second"].append)
+    first, second = ([line for line in lines[key] if line.startswith("image cache")] for key in ("first", "second"))
+    assert len(first) == len(second) == 1
+    assert re.search(rf"built in [\d.]+s \({comp.name} \d+ built, crops \d+ built, realmask 20 built, faces \d+ built\)",
+                     first[0]), first
+    assert re.search(r"built in [\d.]+s \(other \d+ built, crops \d+ reused, realmask 20 reused, faces \d+ reused\)",
+                     second[0]), second

@@ -190,7 +190,7 @@ class Run:
     # ---- data -------------------------------------------------------------------------------------------
     def setup(self) -> None:
         from maskcls.models.classifier import build_classifier
-        from maskcls.vision.cache import ImageCache
+        from maskcls.vision.cache import CacheStack
         from maskcls.vision.preprocess import CacheSpec
         from maskcls.vision.dataset import RecordDataset, record_targets
         from maskcls.vision.transforms import build_transforms
@@ -215,11 +215,11 @@ class Run:
         cache_dir = self.cache_dir()
         spec = CacheSpec.from_config(cfg.input, pre)
         started = time.perf_counter()
-        with distributed.main_first():  # rank 0 builds the cache file, the others then map it
-            self.cache = ImageCache.open([r.path for r in records], spec, cache_dir,
-                                         workers=cfg.train.workers or None)
+        with distributed.main_first():  # rank 0 builds the cache files, the others then map them
+            self.cache = CacheStack.open(self._cache_groups(), spec, cache_dir, workers=cfg.train.workers or None)
         how = "reused" if self.cache.reused else f"built in {time.perf_counter() - started:.1f}s"
-        self.log(f"image cache {spec.size[1]}x{spec.size[0]} ({len(records)} photos) {how}")
+        parts = f" ({self.cache.describe()})" if len(self.cache.parts) > 1 else ""
+        self.log(f"image cache {spec.size[1]}x{spec.size[0]} ({len(records)} photos) {how}{parts}")
         if spec.crop == "face":
             self._report_face_fallbacks(records)
         bad = set(self.cache.errors)
@@ -260,6 +260,18 @@ class Run:
                      f"{entry['val_photos']} validation photos")
         if self.world.main:
             write_text(RunFolder(self.folder).sources_path, json.dumps(summary, indent=1) + "\n")
+
+    def _cache_groups(self) -> list[tuple[str, list[Path]]]:
+        """The records' photos as one group per run of records from the same source, named by the source."""
+        records, source_of = self.data.records, self.data.source_of
+        if source_of is None or not len(records):
+            return [("photos", [r.path for r in records])]
+        groups: list[tuple[str, list[Path]]] = []
+        for start in range(len(records)):
+            if start == 0 or source_of[start] != source_of[start - 1]:
+                groups.append((self.data.sources[source_of[start]].name, []))
+            groups[-1][1].append(records[start].path)
+        return groups
 
     def _report_face_fallbacks(self, records: list[Record]) -> None:
         """Log how many photos had no face and list them in ``face_fallbacks.txt``."""

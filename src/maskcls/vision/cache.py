@@ -17,6 +17,7 @@ files, whenever no run is using it; the next run rebuilds what it needs.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import math
@@ -38,7 +39,8 @@ from maskcls.vision.preprocess import FORMAT_VERSION, CacheSpec, load_image, loa
 if TYPE_CHECKING:
     from maskcls.config import CacheConfig
 
-__all__ = ["CacheSpec", "ImageCache", "cache_key", "default_cache_dir", "load_image", "load_image_info"]
+__all__ = ["CacheSpec", "CacheStack", "ImageCache", "cache_key", "default_cache_dir", "load_image", "load_image_info"]
+
 
 def default_cache_dir() -> Path:
     """The cache folder: ``$MASKCLS_CACHE`` if set, else ``~/.cache/maskcls``."""
@@ -154,6 +156,57 @@ class ImageCache:
         if state["path"] is not None:
             state["_array"] = _map(state["path"], state["_array"])
         self.__dict__.update(state)
+
+
+class CacheStack:
+    """Several image caches read as one, entry ``i`` of the stack being entry ``i`` of their photos in order.
+
+    A run trains on several sources (a competition root beside crop folders shared by every run): each source
+    gets its own cache, keyed by its own photos, so a new competition root rebuilds only its own entries and the
+    shared folders' are reused from any earlier run with the same input settings.
+
+    Attributes:
+        parts: the caches, in order.
+        names: what each part holds (for the log).
+        spec, key, errors, fallbacks, reused: as for :class:`ImageCache`, over the whole stack (``key`` is a
+            sha256 of the parts' keys; indices are the stack's).
+    """
+
+    def __init__(self, parts: Sequence[ImageCache], names: Sequence[str] | None = None) -> None:
+        if not parts:
+            raise ValueError("a cache stack needs at least one cache")
+        self.parts = list(parts)
+        self.names = list(names) if names is not None else [f"part {n + 1}" for n in range(len(self.parts))]
+        self.spec = self.parts[0].spec
+        self._starts = [0]
+        for part in self.parts:
+            self._starts.append(self._starts[-1] + len(part))
+        self.key = hashlib.sha256("\n".join(part.key for part in self.parts).encode()).hexdigest()
+        self.errors = {start + index: message for start, part in zip(self._starts, self.parts)
+                       for index, message in part.errors.items()}
+        self.fallbacks = [start + index for start, part in zip(self._starts, self.parts) for index in part.fallbacks]
+        self.reused = all(part.reused for part in self.parts)
+
+    @classmethod
+    def open(cls, groups: Sequence[tuple[str, Sequence[Path]]], spec: CacheSpec, cache_dir: Path | None,
+             workers: int | None = None) -> "CacheStack":
+        """Reuse or build one :class:`ImageCache` per ``(name, photos)`` group (see :meth:`ImageCache.open`)."""
+        return cls([ImageCache.open(paths, spec, cache_dir, workers) for _, paths in groups],
+                   [name for name, _ in groups])
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        if not 0 <= index < len(self):
+            raise IndexError(f"cache entry {index} out of range (0-{len(self) - 1})")
+        part = bisect.bisect_right(self._starts, index) - 1
+        return self.parts[part][index - self._starts[part]]
+
+    def describe(self) -> str:
+        """Each part's name, photo count and whether it was reused, e.g. ``public 18894 built, realmask 3510 reused``."""
+        return ", ".join(f"{name} {len(part)} {'reused' if part.reused else 'built'}"
+                         for name, part in zip(self.names, self.parts))
 
 
 def _fill(array: np.ndarray, paths: list[Path], spec: CacheSpec,
