@@ -263,15 +263,13 @@ class Run:
 
     def _cache_groups(self) -> list[tuple[str, list[Path]]]:
         """The records' photos as one group per run of records from the same source, named by the source."""
+        from itertools import groupby
+
         records, source_of = self.data.records, self.data.source_of
         if source_of is None or not len(records):
             return [("photos", [r.path for r in records])]
-        groups: list[tuple[str, list[Path]]] = []
-        for start in range(len(records)):
-            if start == 0 or source_of[start] != source_of[start - 1]:
-                groups.append((self.data.sources[source_of[start]].name, []))
-            groups[-1][1].append(records[start].path)
-        return groups
+        return [(self.data.sources[source].name, [record.path for _, record in run])
+                for source, run in groupby(zip(source_of.tolist(), records), key=lambda pair: pair[0])]
 
     def _report_face_fallbacks(self, records: list[Record]) -> None:
         """Log how many photos had no face and list them in ``face_fallbacks.txt``."""
