@@ -133,3 +133,21 @@ def test_a_run_config_written_before_face_min_side_loads_as_it_was_trained(tmp_p
     assert load_resolved_config(resolved).input.face_min_side == 96
     with pytest.raises(ConfigError, match="face_min_side"):
         load_config("public", ["input.face_min_side=-1"])
+
+
+def test_a_run_config_written_before_face_retry_loads_without_it(tmp_path):
+    from maskcls.config import load_resolved_config
+    from maskcls.faces.detect import RETRY_SCALE
+    from maskcls.vision.preprocess import CacheSpec
+
+    assert load_config("general").input.face_retry == RETRY_SCALE == 1.5
+    resolved = yaml.safe_load(dump_config(load_config("general")))
+    old = {**resolved, "input": {k: v for k, v in resolved["input"].items() if k != "face_retry"}}
+    assert load_resolved_config(old).input.face_retry == 0  # detected as it was trained: no second pass
+    assert load_resolved_config(old).input.face_min_side == 160  # the other settings as written
+    assert load_config("general", ["input.face_retry=0"]).input.face_retry == 0
+    for bad in ("1", "0.5", "-1"):
+        with pytest.raises(ConfigError, match="face_retry"):
+            load_config("general", [f"input.face_retry={bad}"])
+    with pytest.raises(ValueError, match="retry"):
+        CacheSpec((64, 64), crop="face", face_retry=1.0)

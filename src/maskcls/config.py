@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from maskcls import presets as _presets
 from maskcls.errors import MaskclsError
-from maskcls.faces.detect import DETECTORS, FACE_FRAMES, MIN_SIDE, PICK_POLICIES
+from maskcls.faces.detect import DETECTORS, FACE_FRAMES, MIN_SIDE, PICK_POLICIES, RETRY_SCALE
 from maskcls.faces.segment import BACKGROUNDS
 from maskcls.labels import AgeBands, Mask, TrainingAgePolicy
 from maskcls.vision.preprocess import CROPS
@@ -258,6 +258,9 @@ class AugConfig(_Strict):
         mixup: probability of MixUp per batch.
         batched: augment whole uint8 batches in the training process instead of photo by photo in the loader
             (``wild`` only; :mod:`maskcls.vision.batch_augment`), leaving the loader only the cache reads.
+        occlude_worn: probability that a training photo of a worn mask gets a plain occluder painted over its
+            lower face first (:mod:`maskcls.vision.occlusion`), so gender and age are read from what any mask
+            leaves visible; needs ``input.crop=face`` with ``input.face_frame=landmarks``, where it is placed.
     """
 
     preset: Literal[
@@ -270,6 +273,7 @@ class AugConfig(_Strict):
     mixup: float = Field(0.0, ge=0.0, le=1.0)
     mixup_alpha: float = Field(0.2, gt=0.0)
     batched: bool = False
+    occlude_worn: float = Field(0.0, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _batched_preset(self) -> "AugConfig":
@@ -409,6 +413,11 @@ class InputConfig(_Strict):
             many pixels is detected on a copy enlarged to it (0: never): RetinaFace runs at the photo's own size and
             misses a face that fills a small crowd crop (:data:`maskcls.faces.detect.MIN_SIDE`). A run folder
             trained before the setting existed loads with 0, as it was trained.
+        face_retry: for ``crop=face`` (and the service's detector), a photo in which no face was found (not even
+            at ``face_fallback``) is detected once more on a copy this many times as large (0: never; else > 1):
+            RetinaFace finds most masked faces it misses at a photo's own size on a copy 1.5 times as large
+            (:data:`maskcls.faces.detect.RETRY_SCALE`). Only those photos change. A run folder trained before the
+            setting existed loads with 0, as it was trained.
         background: ``keep`` the photo's background, ``remove`` it (a flat grey) or ``blur`` it; the person is
             segmented in the whole photo before any crop (needs the optional mediapipe extra, see
             :mod:`maskcls.faces.segment`).
@@ -421,6 +430,7 @@ class InputConfig(_Strict):
     face_frame: Literal[FACE_FRAMES] = "box"
     face_fallback: float | None = Field(0.3, ge=0.0, le=1.0)
     face_min_side: int = Field(MIN_SIDE, ge=0)
+    face_retry: float = Field(RETRY_SCALE, ge=0.0)
     background: Literal[BACKGROUNDS] = "keep"
 
     @field_validator("face_detector")
@@ -428,6 +438,13 @@ class InputConfig(_Strict):
     def _known_detector(cls, value: str) -> str:
         if value not in DETECTORS:
             raise ValueError(f"unknown face detector {value!r} (choices: {', '.join(DETECTORS)})")
+        return value
+
+    @field_validator("face_retry")
+    @classmethod
+    def _retry_enlarges(cls, value: float) -> float:
+        if value != 0 and value <= 1:
+            raise ValueError(f"face_retry must be 0 (never) or > 1, got {value}")
         return value
 
 
@@ -530,6 +547,14 @@ class Config(_Strict):
             data[section] = {**(target if isinstance(target, dict) else {}), key: value}
         return data
 
+    @model_validator(mode="after")
+    def _occluder_placed_by_the_face_cut(self) -> "Config":
+        if self.aug.occlude_worn and (self.input.crop != "face" or self.input.face_frame != "landmarks"):
+            raise ValueError("aug.occlude_worn: the occluder is placed by the face cut; it needs input.crop=face and "
+                             f"input.face_frame=landmarks (got crop={self.input.crop}, "
+                             f"face_frame={self.input.face_frame})")
+        return self
+
     @field_validator("name")
     @classmethod
     def _plain_name(cls, value: str) -> str:
@@ -630,7 +655,7 @@ def load_model(model: type[M], source: Path | dict[str, Any] | None, overrides: 
 
 #: Settings added after run folders and exports were first written, each with the value that reproduces how those
 #: were made. A resolved config (a run's ``config.yaml``, an export's, every key written out) without one predates it.
-ADDED_SETTINGS: dict[str, Any] = {"input.face_min_side": 0}
+ADDED_SETTINGS: dict[str, Any] = {"input.face_min_side": 0, "input.face_retry": 0}
 
 
 def load_resolved_config(source: Path | dict[str, Any], label: str | Path | None = None) -> Config:

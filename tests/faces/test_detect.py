@@ -12,6 +12,7 @@ from PIL import Image
 
 from maskcls.errors import MaskclsError
 from maskcls.faces import DETECTORS, Face, create_detector, face_crop_box, pick_face
+from maskcls.faces.detect import FaceDetector
 
 
 @pytest.fixture(scope="module")
@@ -184,6 +185,61 @@ def test_a_small_crop_is_detected_on_an_enlarged_copy(astronaut, spied_retinafac
     assert detector.detect(small, fallback=0.3, min_side=0) == [] and seen == [(30, 24, 3)]
     with pytest.raises(ValueError, match="min_side"):
         detector.detect(small, min_side=-1)
+
+class _SizeDetector(FaceDetector):
+    """Finds one face, of the given share of the photo's width, only on copies at least ``needs`` pixels wide."""
+
+    name = "size-test"
+    default_threshold = 0.9
+
+    def __init__(self, needs: int, share: float = 0.5) -> None:
+        super().__init__()
+        self.needs, self.share, self.seen = needs, share, []
+
+    def _detect(self, image, threshold):
+        self.seen.append(image.shape[:2])
+        h, w = image.shape[:2]
+        if w < self.needs:
+            return []
+        side = self.share * w
+        return [Face((w / 2 - side / 2, h / 2 - side / 2, w / 2 + side / 2, h / 2 + side / 2), 0.5)]
+
+
+def test_a_photo_without_a_face_is_detected_again_larger_and_only_then():
+    photo = np.zeros((200, 300, 3), dtype=np.uint8)
+    detector = _SizeDetector(needs=400)
+    assert detector.detect(photo, fallback=0.3) == [] and detector.seen == [(200, 300)]  # off by default
+    detector.seen.clear()
+    found = detector.detect(photo, fallback=0.3, retry=1.5)
+    assert detector.seen == [(200, 300), (300, 450)]
+    assert len(found) == 1 and found[0].box == pytest.approx((75.0, 25.0, 225.0, 175.0))  # in the photo's pixels
+    detector = _SizeDetector(needs=100)  # found at once: no second pass
+    assert detector.detect(photo, fallback=0.3, retry=1.5) and detector.seen == [(200, 300)]
+    detector = _SizeDetector(needs=400, share=0.2)  # a small face found only by the retry is not the subject
+    assert detector.detect(photo, fallback=0.3, retry=1.5) == [] and len(detector.seen) == 2
+    detector = _SizeDetector(needs=10_000)  # the larger copy stops at MAX_SIDE
+    detector.detect(np.zeros((600, 900, 3), dtype=np.uint8), retry=2.0)
+    assert detector.seen == [(600, 900), (683, 1024)]
+    detector = _SizeDetector(needs=10_000)  # nothing larger to try
+    detector.detect(np.zeros((600, 1024, 3), dtype=np.uint8), retry=2.0)
+    assert detector.seen == [(600, 1024)]
+    detector = _SizeDetector(needs=400)  # a small photo, enlarged by the first pass, is a crop of its face already
+    assert detector.detect(np.zeros((50, 60, 3), dtype=np.uint8), retry=1.5) == []
+    assert detector.seen == [(160, 192)]
+    for bad in (1.0, 0.5, -1.0):
+        with pytest.raises(ValueError, match="retry"):
+            detector.detect(photo, retry=bad)
+
+
+def test_the_cascade_passes_the_retry_to_each_stage(monkeypatch):
+    calls = []
+    cascade = create_detector("retinaface+mtcnn")
+    for stage in cascade.stages:
+        monkeypatch.setattr(stage, "detect", lambda image, fallback, min_side, retry, n=stage.name: calls.append(
+            (n, fallback, min_side, retry)) or [])
+    assert cascade.detect(np.zeros((200, 200, 3), dtype=np.uint8), 0.3, 160, 1.5) == []
+    assert calls == [("retinaface", 0.3, 160, 1.5), ("mtcnn", 0.3, 160, 1.5)]
+
 
 def test_detectors_are_thread_safe_from_the_first_call(astronaut, monkeypatch):
     import onnxruntime

@@ -90,7 +90,7 @@ def shared(tmp_path_factory) -> Path:
 class _FakeDetector:
     """One face filling most of a 64 × 64 chip, with the aligned landmarks scaled to it."""
 
-    def detect(self, image, fallback=None, min_side=0):
+    def detect(self, image, fallback=None, min_side=0, retry=0.0):
         scale = image.shape[1] / 112.0
         return [Face((6.0, 4.0, 58.0, 62.0), 0.99, (TEMPLATE_POINTS * scale).astype(np.float32))]
 

@@ -258,6 +258,10 @@ def test_keys_of_other_crops_are_unchanged():
     assert ",min_side=160" in CacheSpec((224, 224), crop="face").key()
     assert ",min_side=0" in CacheSpec((224, 224), crop="face", face_min_side=0).key()
     assert CacheSpec((224, 224), face_min_side=0).key() == CacheSpec((224, 224)).key()  # no face crop: no detector
+    # The retry changes only photos without a face; caches made without it keep their keys.
+    assert ",retry=1.5" in CacheSpec((224, 224), crop="face").key()
+    assert "retry" not in CacheSpec((224, 224), crop="face", face_retry=0).key()
+    assert CacheSpec((224, 224), face_retry=0).key() == CacheSpec((224, 224)).key()
 
 
 def test_face_crop_centres_the_face_and_records_fallbacks(astronaut_jpeg, photos, tmp_path, decodes):

@@ -112,3 +112,26 @@ def test_feature_dataset_with_a_data_loader(records):
     assert torch.equal(subset[0][0], features[4]) and subset[0][1]["index"].item() == 4
     with pytest.raises(ValueError):
         FeatureDataset(features[0], targets)
+
+
+def test_the_occluder_is_painted_only_on_photos_of_a_worn_mask(records):
+    cache = ImageCache.open([r.path for r in records], CacheSpec(size=(8, 6)), None)
+    targets = record_targets(records, DEFAULT_AGE_BANDS)
+    painted = []
+
+    def occlude(image: torch.Tensor) -> torch.Tensor:
+        painted.append(image.clone())
+        return torch.zeros_like(image)
+
+    dataset = RecordDataset(records, cache, None, targets, occlude=occlude)
+    images = [dataset[i][0] for i in range(len(records))]
+    worn = [i for i, (mask, _, _) in enumerate(PEOPLE) if mask == 0]
+    assert worn == [0, 3] and len(painted) == 2
+    for i, image in enumerate(images):
+        assert (not image.any()) == (i in worn)  # incorrect and not worn photos are left as they are
+    assert torch.equal(painted[0], torch.from_numpy(np.array(cache[0])).permute(2, 0, 1))  # a copy of the entry
+    assert cache[0].any()
+    missing = {**targets, "mask": np.full(len(records), -1)}  # a source without mask labels: never painted
+    painted.clear()
+    assert all(RecordDataset(records, cache, None, missing, occlude=occlude)[i][0].any() for i in range(5))
+    assert painted == []

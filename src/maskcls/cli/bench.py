@@ -24,6 +24,7 @@ def ood(
     face_detector: Optional[str] = typer.Option(None, "--face-detector", help="Score the runs with this input.face_detector instead of their own (retinaface, mtcnn, haar or retinaface+mtcnn)."),
     face_fallback: Optional[str] = typer.Option(None, "--face-fallback", help="Score the runs with this input.face_fallback instead of their own (a score in [0, 1], or off)."),
     face_min_side: Optional[int] = typer.Option(None, "--face-min-side", min=0, help="Score the runs with this input.face_min_side instead of their own (photos with a shorter side under it are detected enlarged; 0: never)."),
+    face_retry: Optional[float] = typer.Option(None, "--face-retry", min=0.0, help="Score the runs with this input.face_retry instead of their own (a photo without a face is detected again this many times as large; 0: never)."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Run weights of every RUN,RUN ensemble, e.g. 0.6,0.4."),
     tasks: Optional[str] = typer.Option(None, "--tasks", help="Task-level combination of every RUN,RUN ensemble, e.g. mask=0,gender=1,age=0:0.5+1:0.5 (positions from 0), as in maskcls predict."),
     predictor: Optional[list[str]] = typer.Option(None, "--predictor", help="Also score module:attribute (an object or factory with .name and .predict(images)); repeatable."),
@@ -50,7 +51,8 @@ def ood(
         raise MaskclsError("bench ood: name at least one run folder or --predictor")
     changes = {key: value for key, value in (("crop", crop), ("face_margin", face_margin), ("face_frame", face_frame),
                                                       ("face_detector", face_detector),
-                                                      ("face_min_side", face_min_side)) if value is not None}
+                                                      ("face_min_side", face_min_side),
+                                                      ("face_retry", face_retry)) if value is not None}
     if face_fallback is not None:
         changes["face_fallback"] = _fallback(face_fallback)
     views = Tta.parse(tta)

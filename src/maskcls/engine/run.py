@@ -194,6 +194,7 @@ class Run:
         from maskcls.vision.preprocess import CacheSpec
         from maskcls.vision.dataset import RecordDataset, record_targets
         from maskcls.vision.transforms import build_transforms
+        from maskcls.vision.occlusion import LowerFaceOcclusion
 
         cfg = self.cfg
         self.data = prepare_data(cfg, self.fold, self.log)
@@ -244,7 +245,9 @@ class Run:
             self.train_targets.update(teacher_targets(records, cfg, cache_dir, self.log))
         self.val_targets = record_targets(records, bands)
         train_transform = None if cfg.aug.batched else build_transforms(cfg.aug.preset, pre, True)  # uint8 batches
-        self.train_set = RecordDataset(records, self.cache, train_transform, self.train_targets, self._train_indices(1))
+        occlude = LowerFaceOcclusion(cfg.aug.occlude_worn, cfg.input.face_margin) if cfg.aug.occlude_worn else None
+        self.train_set = RecordDataset(records, self.cache, train_transform, self.train_targets, self._train_indices(1),
+                                       occlude=occlude)
         self.val_set = RecordDataset(records, self.cache, build_transforms(cfg.aug.preset, pre, False),
                                      self.val_targets, self.data.val_idx)
         self.objective = Objective(cfg.model, cfg.train, self._class_counts()).to(self.device)

@@ -49,7 +49,8 @@ def task_marginals(probs: np.ndarray) -> dict[str, np.ndarray]:
 
 
 #: The preparation settings :class:`RunPredictor` can change (fields of :class:`~maskcls.vision.preprocess.CacheSpec`).
-INPUT_CHANGES = ("crop", "face_margin", "face_frame", "face_fallback", "face_detector", "face_min_side")
+INPUT_CHANGES = ("crop", "face_margin", "face_frame", "face_fallback", "face_detector", "face_min_side",
+                 "face_retry")
 
 
 class RunPredictor:
@@ -105,6 +106,8 @@ class RunPredictor:
                     told.append(f"{self.spec.face_frame} frame")
                 if "face_min_side" in changes:
                     told.append(f"min side {self.spec.face_min_side}")
+                if "face_retry" in changes:
+                    told.append(f"retry {self.spec.face_retry:g}x" if self.spec.face_retry else "no retry")
                 if "face_fallback" in changes:
                     fallback = self.spec.face_fallback
                     told.append("no fallback" if fallback is None else f"fallback {fallback:g}")

@@ -174,7 +174,8 @@ def classify_photo(photo: Photo, engine: "Engine", detector: "FaceDetector",
     from maskcls.inference.contract import cache_spec
 
     spec = cache_spec(engine)
-    faces = detector.detect(np.asarray(photo.image, dtype=np.uint8), spec.face_fallback, spec.face_min_side)
+    faces = detector.detect(np.asarray(photo.image, dtype=np.uint8), spec.face_fallback, spec.face_min_side,
+                             spec.face_retry)
     if not faces:
         return []
     per_face = spec.crop == "face"

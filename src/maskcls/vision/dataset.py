@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 from maskcls.data.records import Record
 from maskcls.labels import AgeBands, TrainingAgePolicy, encode
 from maskcls.vision.cache import ImageCache
+from maskcls.vision.occlusion import worn_rows
 
 Targets = dict[str, np.ndarray]
 #: The target value of a label the record does not have (never trained on).
@@ -104,6 +105,8 @@ class RecordDataset(_IndexedTargets):
         targets: per-task arrays from :func:`record_targets`.
         indices: the records this dataset uses (default all); ``index`` in the targets is the record's
             position in ``records``, not in this dataset.
+        occlude: applied to the uint8 ``[3, H, W]`` photo before ``transform`` when the record's mask target is a
+            worn mask (:class:`~maskcls.vision.occlusion.LowerFaceOcclusion`, ``aug.occlude_worn``).
     """
 
     def __init__(
@@ -113,6 +116,7 @@ class RecordDataset(_IndexedTargets):
         transform: Callable[[torch.Tensor], torch.Tensor] | None,
         targets: Targets,
         indices: Sequence[int] | None = None,
+        occlude: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         if len(cache) != len(records):
             raise ValueError(f"cache has {len(cache)} entries for {len(records)} records")
@@ -120,11 +124,15 @@ class RecordDataset(_IndexedTargets):
         self.records = records
         self.cache = cache
         self.transform = transform
+        self.occlude = occlude
+        self._worn = worn_rows(targets["mask"]) if occlude is not None else None
 
     def __getitem__(self, position: int) -> Item:
         index = int(self.indices[position])
         # A copy: transforms may work in place, and the cache must never change.
         image = torch.from_numpy(np.array(self.cache[index].transpose(2, 0, 1), order="C"))
+        if self._worn is not None and self._worn[index]:
+            image = self.occlude(image)
         if self.transform is not None:
             image = self.transform(image)
         return image, self._item_targets(index)

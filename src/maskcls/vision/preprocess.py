@@ -20,8 +20,8 @@ import numpy as np
 from maskcls.data.images import (ImageReadError, check_pixels, load_rgb, not_a_photo_file, quiet_bomb_warnings,
                                  to_rgb)
 from maskcls.faces.align import ALIGNMENTS
-from maskcls.faces.detect import (DETECTORS, FACE_FRAMES, MIN_SIDE, PICK_POLICIES, create_detector, face_crop_box,
-                                  pick_face)
+from maskcls.faces.detect import (DETECTORS, FACE_FRAMES, MIN_SIDE, PICK_POLICIES, RETRY_SCALE, create_detector,
+                                  face_crop_box, pick_face)
 from maskcls.faces.segment import BACKGROUNDS, SEGMENTATION_TAG
 
 if TYPE_CHECKING:
@@ -60,6 +60,8 @@ class CacheSpec:
             :meth:`~maskcls.faces.detect.FaceDetector.detect`.
         face_min_side: for ``crop=face``, a photo whose shorter side is under this is detected on a copy enlarged
             to it (0: never; :data:`~maskcls.faces.detect.MIN_SIDE` by default).
+        face_retry: for ``crop=face``, a photo in which no face was found is detected again on a copy this many
+            times as large (0: never; :data:`~maskcls.faces.detect.RETRY_SCALE` by default).
         background: ``keep``, or ``remove``/``blur`` the background of the whole photo (see
             :func:`~maskcls.faces.segment.replace_background`) before it is cropped; a photo in which no person is
             found keeps its background.
@@ -76,6 +78,7 @@ class CacheSpec:
     face_frame: str = "box"
     face_fallback: float | None = None
     face_min_side: int = MIN_SIDE
+    face_retry: float = RETRY_SCALE
     background: str = "keep"
     alignment: str = "none"
 
@@ -99,6 +102,8 @@ class CacheSpec:
             raise ValueError(f"face fallback score must be in [0, 1], got {self.face_fallback}")
         if self.face_min_side < 0:
             raise ValueError(f"face min side must be >= 0, got {self.face_min_side}")
+        if self.face_retry != 0 and self.face_retry <= 1:
+            raise ValueError(f"face retry must be 0 (never) or > 1, got {self.face_retry}")
         if self.background not in BACKGROUNDS:
             raise ValueError(f"unknown background {self.background!r} (expected one of {BACKGROUNDS})")
         if self.alignment not in ALIGNMENTS:
@@ -114,6 +119,7 @@ class CacheSpec:
                    face_margin=input_cfg.face_margin, face_detector=input_cfg.face_detector,
                    face_pick=input_cfg.face_pick, face_frame=input_cfg.face_frame,
                    face_fallback=input_cfg.face_fallback, face_min_side=input_cfg.face_min_side,
+                   face_retry=input_cfg.face_retry,
                    background=input_cfg.background,
                    alignment=getattr(preprocess, "alignment", "none"))
 
@@ -132,6 +138,8 @@ class CacheSpec:
                 key += f",frame={self.face_frame}"
             if self.face_fallback is not None:
                 key += f",fallback={float(self.face_fallback)!r}"
+            if self.face_retry:
+                key += f",retry={float(self.face_retry)!r}"
         if self.background != "keep":
             key += f":background={self.background},{SEGMENTATION_TAG},guard={self.face_detector}"
         if self.alignment != "none":
@@ -204,7 +212,7 @@ def find_face(image, spec: CacheSpec) -> "Face | None":
     The face is found in the photo as it is (detectors are trained on backdrops), with the spec's fallback score.
     """
     faces = create_detector(spec.face_detector).detect(np.asarray(image, dtype=np.uint8), spec.face_fallback,
-                                                       spec.face_min_side)
+                                                       spec.face_min_side, spec.face_retry)
     return pick_face(faces, image.size, spec.face_pick)
 
 
