@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from maskcls import presets as _presets
 from maskcls.errors import MaskclsError
-from maskcls.faces.detect import DETECTORS, FACE_FRAMES, MIN_SIDE, PICK_POLICIES, RETRY_SCALE
+from maskcls.faces.detect import DETECTORS, FACE_FRAMES, MIN_SIDE, PICK_POLICIES, RETRY_SCALE, check_retry
 from maskcls.faces.segment import BACKGROUNDS
 from maskcls.labels import AgeBands, Mask, TrainingAgePolicy
 from maskcls.vision.preprocess import CROPS
@@ -443,9 +443,7 @@ class InputConfig(_Strict):
     @field_validator("face_retry")
     @classmethod
     def _retry_enlarges(cls, value: float) -> float:
-        if value != 0 and value <= 1:
-            raise ValueError(f"face_retry must be 0 (never) or > 1, got {value}")
-        return value
+        return check_retry(value)
 
 
 class CacheConfig(_Strict):

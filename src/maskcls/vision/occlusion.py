@@ -36,8 +36,8 @@ SIDE_BOTTOM = (0.12, 0.30)
 class LowerFaceOcclusion:
     """Paints the occluder, with probability ``p``, on a uint8 face cut ``[3, H, W]`` (in place on a copy).
 
-    Draws come from torch's global generator, which the DataLoader seeds in each worker, so a run stays
-    reproducible.
+    Draws come from torch's global generator (the same seed paints the same occluder; the DataLoader seeds that
+    generator in each worker).
 
     Args:
         p: probability per photo.

@@ -20,8 +20,8 @@ import numpy as np
 from maskcls.data.images import (ImageReadError, check_pixels, load_rgb, not_a_photo_file, quiet_bomb_warnings,
                                  to_rgb)
 from maskcls.faces.align import ALIGNMENTS
-from maskcls.faces.detect import (DETECTORS, FACE_FRAMES, MIN_SIDE, PICK_POLICIES, RETRY_SCALE, create_detector,
-                                  face_crop_box, pick_face)
+from maskcls.faces.detect import (DETECTORS, FACE_FRAMES, MIN_SIDE, PICK_POLICIES, RETRY_SCALE, check_retry,
+                                  create_detector, face_crop_box, pick_face)
 from maskcls.faces.segment import BACKGROUNDS, SEGMENTATION_TAG
 
 if TYPE_CHECKING:
@@ -102,8 +102,7 @@ class CacheSpec:
             raise ValueError(f"face fallback score must be in [0, 1], got {self.face_fallback}")
         if self.face_min_side < 0:
             raise ValueError(f"face min side must be >= 0, got {self.face_min_side}")
-        if self.face_retry != 0 and self.face_retry <= 1:
-            raise ValueError(f"face retry must be 0 (never) or > 1, got {self.face_retry}")
+        check_retry(self.face_retry)
         if self.background not in BACKGROUNDS:
             raise ValueError(f"unknown background {self.background!r} (expected one of {BACKGROUNDS})")
         if self.alignment not in ALIGNMENTS:
