@@ -261,6 +261,9 @@ class AugConfig(_Strict):
         occlude_worn: probability that a training photo of a worn mask gets a plain occluder painted over its
             lower face first (:mod:`maskcls.vision.occlusion`), so gender and age are read from what any mask
             leaves visible; needs ``input.crop=face`` with ``input.face_frame=landmarks``, where it is placed.
+        surround: probability that a training photo is shrunk into a made-up surround of its own size (the cut's
+            edge mirrored and blurred, a colour field or a flat colour, the seam feathered;
+            :mod:`maskcls.vision.surround`), so what lies past a tight photo's edge stops moving gender and age.
     """
 
     preset: Literal[
@@ -274,6 +277,7 @@ class AugConfig(_Strict):
     mixup_alpha: float = Field(0.2, gt=0.0)
     batched: bool = False
     occlude_worn: float = Field(0.0, ge=0.0, le=1.0)
+    surround: float = Field(0.0, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
     def _batched_preset(self) -> "AugConfig":

@@ -135,3 +135,25 @@ def test_the_occluder_is_painted_only_on_photos_of_a_worn_mask(records):
     painted.clear()
     assert all(RecordDataset(records, cache, None, missing, occlude=occlude)[i][0].any() for i in range(5))
     assert painted == []
+
+
+def test_the_surround_is_set_around_every_photo_after_the_occluder(records):
+    cache = ImageCache.open([r.path for r in records], CacheSpec(size=(8, 6)), None)
+    targets = {**record_targets(records, DEFAULT_AGE_BANDS), "mask": np.full(len(records), -1)}  # no mask labels
+    seen = []
+
+    def occlude(image: torch.Tensor) -> torch.Tensor:
+        return torch.full_like(image, 7)
+
+    def surround(image: torch.Tensor) -> torch.Tensor:
+        seen.append(int(image[0, 0, 0]))
+        return image + 1
+
+    dataset = RecordDataset(records, cache, None, targets, occlude=occlude, surround=surround)
+    assert [int(dataset[i][0][0, 0, 0]) for i in range(len(records))] == [int(cache[i][0, 0, 0]) + 1
+                                                                           for i in range(len(records))]
+    assert len(seen) == len(records)  # every photo, with or without a mask label
+    labelled = record_targets(records, DEFAULT_AGE_BANDS)
+    seen.clear()
+    worn = RecordDataset(records, cache, None, labelled, occlude=occlude, surround=surround)[0][0]
+    assert seen == [7] and int(worn[0, 0, 0]) == 8  # the occluder first, then the surround

@@ -195,6 +195,7 @@ class Run:
         from maskcls.vision.dataset import RecordDataset, record_targets
         from maskcls.vision.transforms import build_transforms
         from maskcls.vision.occlusion import LowerFaceOcclusion
+        from maskcls.vision.surround import SurroundJitter
 
         cfg = self.cfg
         self.data = prepare_data(cfg, self.fold, self.log)
@@ -246,8 +247,9 @@ class Run:
         self.val_targets = record_targets(records, bands)
         train_transform = None if cfg.aug.batched else build_transforms(cfg.aug.preset, pre, True)  # uint8 batches
         occlude = LowerFaceOcclusion(cfg.aug.occlude_worn, cfg.input.face_margin) if cfg.aug.occlude_worn else None
+        surround = SurroundJitter(cfg.aug.surround) if cfg.aug.surround else None
         self.train_set = RecordDataset(records, self.cache, train_transform, self.train_targets, self._train_indices(1),
-                                       occlude=occlude)
+                                       occlude=occlude, surround=surround)
         self.val_set = RecordDataset(records, self.cache, build_transforms(cfg.aug.preset, pre, False),
                                      self.val_targets, self.data.val_idx)
         self.objective = Objective(cfg.model, cfg.train, self._class_counts()).to(self.device)

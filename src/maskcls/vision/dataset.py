@@ -107,6 +107,8 @@ class RecordDataset(_IndexedTargets):
             position in ``records``, not in this dataset.
         occlude: applied to the uint8 ``[3, H, W]`` photo before ``transform`` when the record's mask target is a
             worn mask (:class:`~maskcls.vision.occlusion.LowerFaceOcclusion`, ``aug.occlude_worn``).
+        surround: applied to every uint8 ``[3, H, W]`` photo after ``occlude`` and before ``transform``
+            (:class:`~maskcls.vision.surround.SurroundJitter`, ``aug.surround``).
     """
 
     def __init__(
@@ -117,6 +119,7 @@ class RecordDataset(_IndexedTargets):
         targets: Targets,
         indices: Sequence[int] | None = None,
         occlude: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        surround: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         if len(cache) != len(records):
             raise ValueError(f"cache has {len(cache)} entries for {len(records)} records")
@@ -125,6 +128,7 @@ class RecordDataset(_IndexedTargets):
         self.cache = cache
         self.transform = transform
         self.occlude = occlude
+        self.surround = surround
         self._worn = worn_rows(targets["mask"]) if occlude is not None else None
 
     def __getitem__(self, position: int) -> Item:
@@ -133,6 +137,8 @@ class RecordDataset(_IndexedTargets):
         image = torch.from_numpy(np.array(self.cache[index].transpose(2, 0, 1), order="C"))
         if self._worn is not None and self._worn[index]:
             image = self.occlude(image)
+        if self.surround is not None:
+            image = self.surround(image)
         if self.transform is not None:
             image = self.transform(image)
         return image, self._item_targets(index)
