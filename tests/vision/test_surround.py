@@ -67,8 +67,10 @@ def test_bad_input_is_refused():
         SurroundJitter(1.0)(torch.zeros(3, 16, 16))
 
 
-def test_the_setting_is_validated_and_off_by_default():
-    assert load_config("general", []).aug.surround == 0.0
-    assert load_config("general", ["aug.surround=0.5"]).aug.surround == 0.5
+def test_the_setting_is_validated_off_by_default_and_on_in_general():
+    assert load_config(None, []).aug.surround == 0.0
+    assert load_config("public", []).aug.surround == 0.0
+    assert load_config("general", []).aug.surround == 0.5
+    assert load_config("public", ["aug.surround=0.25"]).aug.surround == 0.25
     with pytest.raises(ConfigError, match="surround"):
         load_config("general", ["aug.surround=2"])
