@@ -82,6 +82,11 @@ def test_public_and_general_presets_cut_faces_and_read_real_masks():
     assert (public.train.age_sigma, general.train.age_sigma) == (None, 3.0)  # general: soft age-band targets
     assert (public.model.freeze, general.model.freeze) == (4, 4)
     assert (public.model.img_size, general.model.img_size) == (128, 160)  # general: faces seen at 160 px
+    assert (public.aug.surround, general.aug.surround) == (0.0, 0.5)  # general: a made-up surround
+    assert (public.aug.occlude_worn, general.aug.occlude_worn) == (0.0, 0.5)  # and the lower-face occluder
+    with pytest.raises(ConfigError, match="aug.occlude_worn=0 turns it off"):
+        load_config("general", ["input.face_frame=box"])
+    assert load_config("general", ["input.face_frame=box", "aug.occlude_worn=0"]).input.face_frame == "box"
     with_root = load_config("public", ["data.root=data/public"]).data.all_sources()
     assert with_root[0].kind == "competition" and str(with_root[0].root) == "data/public"
 

@@ -554,7 +554,7 @@ class Config(_Strict):
         if self.aug.occlude_worn and (self.input.crop != "face" or self.input.face_frame != "landmarks"):
             raise ValueError("aug.occlude_worn: the occluder is placed by the face cut; it needs input.crop=face and "
                              f"input.face_frame=landmarks (got crop={self.input.crop}, "
-                             f"face_frame={self.input.face_frame})")
+                             f"face_frame={self.input.face_frame}; aug.occlude_worn=0 turns it off)")
         return self
 
     @field_validator("name")

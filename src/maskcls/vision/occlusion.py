@@ -13,7 +13,9 @@ eyes, nose and mouth sit at measured heights (medians on 133 masked public-set p
 
 Measured on `general` (README, Training): real crowd faces of 32 px or more 0.765 -> 0.920 in mask F1, masked faces'
 gender 0.875 -> 0.889, but the evaluation renderer's masks 0.950 -> 0.932 and realmask's not-worn photos 0.952 ->
-0.938; so it is off by default.
+0.938. With the made-up surround (:mod:`maskcls.vision.surround`) in both runs of a pair neither loss came back
+(`runs/general-surr` against `runs/general-so`: the masks 0.953 and 0.953, realmask not worn 0.938 and 0.946) and
+the crowd gain stayed (0.848 -> 0.908), so `general` trains with both; elsewhere it is off by default.
 """
 
 from __future__ import annotations
