@@ -18,7 +18,8 @@ from helpers import train_tiny_run
 from maskcls.errors import MaskclsError
 from maskcls.faces.detect import Face
 from maskcls.ood.eval_masks import TEMPLATE_POINTS
-from maskcls.ood.score import figures, markdown, score_suite, tables
+from maskcls.data.images import load_rgb
+from maskcls.ood.score import figures, markdown, row_labels, score_suite, tables
 from maskcls.ood.suite import SuiteOptions, ensure_suite, read_manifest, read_rows, size_bucket
 
 
@@ -371,3 +372,36 @@ def test_ensemble_predictor_takes_each_task_from_its_run(suite, shared, tmp_path
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "ood", str(first), "--tasks", "mask=0", "--suite", str(suite)])
     assert exit_info.value.code == 1 and "RUN,RUN" in capsys.readouterr().err
+
+
+class _Bright:
+    """Calls a photo female when it is bright, so its figures differ between framings of the same people."""
+
+    name = "bright"
+
+    def predict(self, images):
+        bright = np.array([float(np.asarray(image).mean()) > 110 for image in images], dtype=float)
+        return {"mask": np.tile([0.1, 0.1, 0.8], (len(images), 1)),
+                "gender": np.stack([1 - bright, bright], axis=1), "age": np.stack([bright, 1 - bright, 0 * bright], 1)}
+
+
+def test_paired_rows_give_the_same_peoples_figures_as_they_are(suite):
+    results = score_suite(suite, [_Bright()], rows=["utk_asis", "utk_reframed", "utk_masked"])
+    figs = results["predictors"]["bright"]
+    asis = read_rows(suite, "utk_asis")
+    outputs = _Bright().predict([np.asarray(load_rgb(suite / e["file"])) for e in asis])
+    labels = row_labels(asis)
+    by_name = {Path(e["file"]).name: i for i, e in enumerate(asis)}
+    for row in ("utk_reframed", "utk_masked"):
+        entries = read_rows(suite, row)
+        assert figs[row]["all"]["as_they_are"]["gender_f1"] == figs["utk_asis"]["all"]["gender_f1"]
+        for group in {e["group"] for e in entries}:
+            index = np.array([by_name[Path(e["file"]).name] for e in entries if e["group"] == group])
+            expected = figures({k: v[index] for k, v in labels.items()}, {k: v[index] for k, v in outputs.items()})
+            same = figs[row][group]["as_they_are"]
+            assert same == {"gender_f1": expected["gender_f1"], "age_f1": expected["age_f1"]}
+    assert "as_they_are" not in figs["utk_asis"]["all"]
+    cells = [r for t in tables(results) if t[0] == "held-out UTKFace people" for r in t[2]]
+    assert any(" / " in r[7] for r in cells) and all(r[7] == "—" for r in cells if "as they are" in r[1])
+    alone = score_suite(suite, [_Bright()], rows=["utk_reframed"])["predictors"]["bright"]
+    assert "as_they_are" not in alone["utk_reframed"]["all"]  # nothing to pair with

@@ -110,8 +110,30 @@ def _groups(row: str, rows: list[dict[str, str]]) -> dict[str, np.ndarray]:
     return groups
 
 
+#: Rows whose photos are the people of ``utk_asis`` framed or masked otherwise (the same file names).
+PAIRED_ROWS = ("utk_reframed", "utk_masked")
+
+
+def _as_they_are(asis: tuple[list[dict[str, str]], dict[str, np.ndarray]], entries: list[dict[str, str]],
+                 keep: np.ndarray) -> dict | None:
+    """Gender and age-band F1 of the predictor on the same people's ``utk_asis`` photos, for one group of a
+    paired row: a group's drop against them is the change of framing or mask alone, not of the people drawn."""
+    asis_entries, asis_outputs = asis
+    position = {Path(e["file"]).name: i for i, e in enumerate(asis_entries)}
+    found = [position.get(Path(e["file"]).name) for e, k in zip(entries, keep) if k]
+    if not found or any(i is None for i in found):
+        return None
+    index = np.asarray(found)
+    labels = {k: v[index] for k, v in row_labels(asis_entries).items()}
+    same = figures(labels, {k: v[index] for k, v in asis_outputs.items() if k in ("gender", "age")})
+    return {key: same[key] for key in ("gender_f1", "age_f1") if key in same}
+
+
 def score_suite(suite: str | Path, predictors: Sequence[TaskPredictor], rows: Sequence[str] = ROWS) -> dict:
     """Figures of every predictor on every row of the suite, overall and per group.
+
+    Each group of a paired row (:data:`PAIRED_ROWS`) also holds ``as_they_are``: the predictor's gender and age-band
+    F1 on the same people's ``utk_asis`` photos (when that row is scored too).
 
     Returns:
         ``{"suite": ..., "manifest": {...}, "predictors": {name: {row: {group: figures}}}}``.
@@ -128,6 +150,7 @@ def score_suite(suite: str | Path, predictors: Sequence[TaskPredictor], rows: Se
     for predictor in predictors:
         start = time.perf_counter()
         per_row: dict = {}
+        asis = None
         for row in rows:
             entries = read_rows(suite, row)
             if not entries:
@@ -137,6 +160,13 @@ def score_suite(suite: str | Path, predictors: Sequence[TaskPredictor], rows: Se
             per_row[row] = {group: figures({k: v[keep] for k, v in labels.items()},
                                            {k: v[keep] for k, v in outputs.items()})
                             for group, keep in _groups(row, entries).items() if keep.any()}
+            if row == "utk_asis":
+                asis = (entries, outputs)
+            elif row in PAIRED_ROWS and asis is not None:
+                for group, keep in _groups(row, entries).items():
+                    same = _as_they_are(asis, entries, keep) if keep.any() else None
+                    if same:
+                        per_row[row][group]["as_they_are"] = same
         results["predictors"][predictor.name] = per_row
         results["seconds"][predictor.name] = round(time.perf_counter() - start, 1)
     return results
@@ -155,8 +185,8 @@ def tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     out = []
     crowd_cols = ["predictor", "margin", "face size", "n", "mask F1", "worn F1", "incorrect F1", "none F1", "accuracy"]
     crowd = []
-    utk_cols = ["predictor", "photos", "n", "mask F1", "mask accuracy", "gender F1", "age-band F1", "called ≥60",
-                "no face"]
+    utk_cols = ["predictor", "photos", "n", "mask F1", "mask accuracy", "gender F1", "age-band F1",
+                "the same people as they are: gender / age F1", "called ≥60", "no face"]
     utk = []
     real_cols = ["predictor", "source", "n", "worn F1", "incorrect F1", "not-worn F1", "mask F1", "no face"]
     real = []
@@ -171,9 +201,11 @@ def tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         for row, title in utk_names.items():
             for group, fig in per_row.get(row, {}).items():
                 label = title if group == "all" else f"  {group}"
+                same = fig.get("as_they_are") or {}
+                paired = (f"{_fmt(same.get('gender_f1'))} / {_fmt(same.get('age_f1'))}" if same else "—")
                 utk.append([name, label, _fmt(fig["n"]), _fmt(fig.get("mask_f1")), _fmt(fig.get("mask_accuracy")),
-                            _fmt(fig.get("gender_f1")), _fmt(fig.get("age_f1")), _fmt(fig.get("age_called_60_plus")),
-                            _fmt(fig.get("no_face"))])
+                            _fmt(fig.get("gender_f1")), _fmt(fig.get("age_f1")), paired,
+                            _fmt(fig.get("age_called_60_plus")), _fmt(fig.get("no_face"))])
         for row in ("realmask", "realmask_grey"):
             for group, fig in per_row.get(row, {}).items():
                 if row == "realmask_grey" and group != "all":
