@@ -114,18 +114,19 @@ def _groups(row: str, rows: list[dict[str, str]]) -> dict[str, np.ndarray]:
 PAIRED_ROWS = ("utk_reframed", "utk_masked")
 
 
-def _as_they_are(asis: tuple[list[dict[str, str]], dict[str, np.ndarray]], entries: list[dict[str, str]],
-                 keep: np.ndarray) -> dict | None:
+def _as_they_are(asis: tuple[dict[str, int], dict[str, np.ndarray], dict[str, np.ndarray]],
+                 entries: list[dict[str, str]], keep: np.ndarray) -> dict | None:
     """Gender and age-band F1 of the predictor on the same people's ``utk_asis`` photos, for one group of a
-    paired row: a group's drop against them is the change of framing or mask alone, not of the people drawn."""
-    asis_entries, asis_outputs = asis
-    position = {Path(e["file"]).name: i for i, e in enumerate(asis_entries)}
+    paired row: a group's drop against them is the change of framing or mask alone, not of the people drawn.
+
+    ``asis`` is ``utk_asis`` as scored: each file name's position, its labels and the predictor's outputs."""
+    position, labels, outputs = asis
     found = [position.get(Path(e["file"]).name) for e, k in zip(entries, keep) if k]
     if not found or any(i is None for i in found):
         return None
     index = np.asarray(found)
-    labels = {k: v[index] for k, v in row_labels(asis_entries).items()}
-    same = figures(labels, {k: v[index] for k, v in asis_outputs.items() if k in ("gender", "age")})
+    same = figures({k: v[index] for k, v in labels.items()},
+                   {k: v[index] for k, v in outputs.items() if k in ("gender", "age")})
     return {key: same[key] for key in ("gender_f1", "age_f1") if key in same}
 
 
@@ -157,14 +158,15 @@ def score_suite(suite: str | Path, predictors: Sequence[TaskPredictor], rows: Se
                 continue
             labels = row_labels(entries)
             outputs = predict_row(predictor, suite, entries, row)
+            groups = {group: keep for group, keep in _groups(row, entries).items() if keep.any()}
             per_row[row] = {group: figures({k: v[keep] for k, v in labels.items()},
                                            {k: v[keep] for k, v in outputs.items()})
-                            for group, keep in _groups(row, entries).items() if keep.any()}
+                            for group, keep in groups.items()}
             if row == "utk_asis":
-                asis = (entries, outputs)
+                asis = ({Path(e["file"]).name: i for i, e in enumerate(entries)}, labels, outputs)
             elif row in PAIRED_ROWS and asis is not None:
-                for group, keep in _groups(row, entries).items():
-                    same = _as_they_are(asis, entries, keep) if keep.any() else None
+                for group, keep in groups.items():
+                    same = _as_they_are(asis, entries, keep)
                     if same:
                         per_row[row][group]["as_they_are"] = same
         results["predictors"][predictor.name] = per_row

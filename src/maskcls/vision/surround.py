@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torchvision.transforms.v2 import functional as TF
 
 #: How much larger than the shrunk cut the square is, per side (1: not shrunk). The re-framed suite's cuts hold
 #: the chip in 0.8-1 of their side; a wider range costs resolution on every shrunk photo.
@@ -71,13 +72,10 @@ class SurroundJitter:
         """The surround, float ``[3, H, W]`` in 0-255."""
         kind = FILLS[int(torch.randint(len(FILLS), ()).item())]
         if kind == "mirror":
-            # Reflection needs each pad under the cut's side; the cut is at least 1 / 1.3 of the square.
-            left, right, top, bottom = pads
-            inner_h, inner_w = cut.shape[1:]
-            mirrored = F.pad(cut[None], (min(left, inner_w - 1), min(right, inner_w - 1),
-                                         min(top, inner_h - 1), min(bottom, inner_h - 1)), mode="reflect")
-            base = F.interpolate(mirrored, size=(height, width), mode="bilinear", align_corners=False)
-            base = _blur(base, self._uniform(0.02, 0.15) * max(height, width))[0]
+            # Each pad is under the shrunk cut's side (at most 0.23 of the square against at least 0.77), as
+            # reflection needs.
+            mirrored = F.pad(cut[None], pads, mode="reflect")
+            base = _blur(mirrored, self._uniform(0.02, 0.15) * max(height, width))[0]
         elif kind == "field":
             cells = int(torch.randint(2, 6, ()).item())
             colours = torch.rand(3, 1, 1) * 255 + (torch.rand(1, 3, cells, cells) - 0.5) * self._uniform(40, 160)
@@ -104,11 +102,5 @@ def _blur(batch: Tensor, sigma: float) -> Tensor:
     factor = max(1, int(sigma // 2))
     small = F.interpolate(batch, size=(max(1, height // factor), max(1, width // factor)), mode="area")
     s = max(sigma / factor, 0.5)
-    radius = max(1, int(3 * s))
-    taps = torch.exp(-(torch.arange(-radius, radius + 1, dtype=torch.float32) ** 2) / (2 * s * s))
-    taps = (taps / taps.sum()).to(batch.dtype)
-    channels = batch.shape[1]
-    small = F.pad(small, (radius, radius, radius, radius), mode="replicate")
-    small = F.conv2d(small, taps.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-    small = F.conv2d(small, taps.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+    small = TF.gaussian_blur(small, [2 * max(1, int(3 * s)) + 1] * 2, [s, s])
     return F.interpolate(small, size=(height, width), mode="bilinear", align_corners=False)
