@@ -281,6 +281,9 @@ def test_bench_ood_scores_a_tiny_run_and_a_predictor(suite, shared, tmp_path, mo
     assert set(results["predictors"]) == {f"{run.name} (crop=face, margin 0)", "always-none"}
     assert results["predictors"][f"{run.name} (crop=face, margin 0)"]["utk_asis"]["all"]["no_face"] == 0
     assert scores.with_suffix(".md").read_text().startswith("# Out-of-distribution suite")
+    every = list(csv.DictReader((tmp_path / "scores.predictions.csv").read_text().splitlines()))
+    assert {line["predictor"] for line in every} == set(results["predictors"])
+    assert (tmp_path / "scores.errors" / "index.html").is_file()
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "ood", "--suite", str(suite)])
     assert exit_info.value.code == 1 and "name at least one run" in capsys.readouterr().err
@@ -405,3 +408,49 @@ def test_paired_rows_give_the_same_peoples_figures_as_they_are(suite):
     assert any(" / " in r[7] for r in cells) and all(r[7] == "—" for r in cells if "as they are" in r[1])
     alone = score_suite(suite, [_Bright()], rows=["utk_reframed"])["predictors"]["bright"]
     assert "as_they_are" not in alone["utk_reframed"]["all"]  # nothing to pair with
+
+
+def test_largest_losses_are_the_wrong_photos_by_loss():
+    from maskcls.ood.errors import largest_losses, losses, wrong
+    from maskcls.ood.score import RowPredictions
+
+    entries = [{"file": f"x/{i}.jpg", "group": "g"} for i in range(5)]
+    labels = {"mask": np.array([0, 0, 2, 1, 0]), "gender": np.array([-1, 1, 0, -1, 1]),
+              "age_band": np.full(5, -1)}
+    mask = np.array([[0.9, 0.05, 0.05], [0.2, 0.7, 0.1], [0.6, 0.1, 0.3], [0.1, 0.3, 0.6], [0.4, 0.5, 0.1]])
+    row = RowPredictions(entries, labels, {"mask": mask, "gender": np.array([[0.5, 0.5]] * 5)})
+    assert wrong(row, "mask").tolist() == [False, True, True, True, True]
+    assert np.allclose(losses(row, "mask"), -np.log([0.9, 0.2, 0.3, 0.3, 0.4]))
+    assert largest_losses(row, "mask", 10) == [1, 2, 3, 4]  # p(true) 0.2, then the ties 0.3 in order, then 0.4
+    assert largest_losses(row, "mask", 2) == [1, 2]
+    assert np.isnan(losses(row, "gender")[[0, 3]]).all()
+    assert largest_losses(row, "gender", 5) == [1, 4]  # a tie is "male"; photos without a label are left out
+    assert largest_losses(row, "age", 5) == [] and not wrong(row, "age").any()  # not predicted
+
+
+def test_every_photos_prediction_and_the_error_page(suite, tmp_path):
+    from maskcls.ood.errors import error_paths, error_report, predictions_csv
+
+    collected: dict = {}
+    results = score_suite(suite, [_Bright(), _AlwaysNone("no-age", age=False)], collect=collected)
+    assert set(collected) == {"bright", "no-age"} and set(collected["bright"]) == set(results["predictors"]["bright"])
+    lines = list(csv.DictReader(predictions_csv(collected).splitlines()))
+    counts = {row: len(read_rows(suite, row)) for row in collected["bright"]}
+    assert len(lines) == 2 * sum(counts.values())
+    asis = read_rows(suite, "utk_asis")
+    outputs = _Bright().predict([np.asarray(load_rgb(suite / e["file"])) for e in asis])
+    mine = [line for line in lines if line["predictor"] == "bright" and line["row"] == "utk_asis"]
+    assert [line["file"] for line in mine] == [e["file"] for e in asis]
+    for line, p, entry in zip(mine, outputs["gender"], asis):
+        assert float(line["p_gender_female"]) == pytest.approx(p[1], abs=1e-4)
+        assert line["gender_true"] == entry["gender"] and line["gender_pred"] == ("female" if p[1] > 0.5 else "male")
+    crowd = [line for line in lines if line["predictor"] == "no-age" and line["row"] == "crowd_m0"]
+    assert all(line["mask_pred"] == "none" and line["age_pred"] == "" for line in crowd)
+    assert error_paths(tmp_path / "s.json") == (tmp_path / "s.predictions.csv", tmp_path / "s.errors")
+    page = error_report(tmp_path / "s.errors", suite, collected, top=3)
+    text = page.read_text()
+    wrong_crowd = sum(line["mask_true"] != "none" for line in crowd)
+    assert f"crowd_m0: mask, {wrong_crowd} of {len(crowd)} photos wrong" in text
+    grids = sorted(p.name for p in page.parent.glob("*.png"))
+    assert "1-crowd_m0-mask.png" in grids and not any(g.startswith("1-") and g.endswith("-age.png") for g in grids)
+    assert text.count("<img") == len(grids)

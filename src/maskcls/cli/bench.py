@@ -31,6 +31,7 @@ def ood(
     tta: str = typer.Option("none", "--tta", help="Test-time views the runs average per photo, as in maskcls predict: none, flip, crops5 or flip+crops5 (--predictor objects predict as they are)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the figures here (default: <suite>/scores/<time>.json)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write the markdown report here (default: beside the JSON, .md)."),
+    errors: int = typer.Option(12, "--errors", min=0, help="Photos a grid of the largest losses shows, per predictor, row and task, in <json>.errors/index.html (0: no page); every photo's prediction goes to <json>.predictions.csv."),
 ) -> None:
     """Score runs on held-out real crowd crops, re-framed and re-masked UTKFace people and real masked photos."""
     import json
@@ -43,6 +44,7 @@ def ood(
     from maskcls.fileio import write_text
     from maskcls.inference.ensemble import Ensemble
     from maskcls.inference.tta import Tta
+    from maskcls.ood.errors import error_paths, error_report, write_predictions
     from maskcls.ood.predictors import EnsemblePredictor, RunPredictor, load_predictor
     from maskcls.ood.score import markdown, score_suite, tables
     from maskcls.ood.suite import SuiteOptions, default_shared, ensure_suite
@@ -72,7 +74,8 @@ def ood(
     folder, built = ensure_suite(suite, options, force=rebuild)
     took = time.perf_counter() - start
     err_console.print(f"suite {folder}: " + (f"built in {took:.0f} s" if built else "up to date"))
-    results = score_suite(folder, predictors)
+    collected: dict = {}
+    results = score_suite(folder, predictors, collect=collected)
     for title, columns, rows in tables(results):
         table = Table(title=title, title_justify="left")
         for column in columns:
@@ -85,7 +88,12 @@ def ood(
     report = report or json_out.with_suffix(".md")
     write_text(json_out, json.dumps(results, indent=1, default=str) + "\n")
     write_text(report, "# Out-of-distribution suite\n\n" + markdown(results) + "\n")
-    console.print(f"figures written to {json_out}, report to {report}")
+    predictions, error_folder = error_paths(json_out)
+    write_predictions(predictions, collected)
+    console.print(f"figures written to {json_out}, report to {report}, every photo's prediction to {predictions}")
+    if errors:
+        page = error_report(error_folder, folder, collected, top=errors)
+        console.print(f"the largest losses: {page}")
 
 
 def _fallback(text: str) -> float | None:

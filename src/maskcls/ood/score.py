@@ -12,6 +12,7 @@ F1 conventions (every figure names its row's photos, so they can be compared wit
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -28,6 +29,21 @@ from maskcls.progress import track
 STATE_NAMES = ("worn", "incorrect", "none")
 #: Photos decoded and predicted at a time.
 CHUNK = 128
+
+
+@dataclass(frozen=True)
+class RowPredictions:
+    """A predictor's outputs on one suite row, with the row's entries and labels in the same order.
+
+    Attributes:
+        entries: the row's CSV entries (``file``, ``group`` …).
+        labels: ``row_labels`` of the entries (-1 where a source gives no label).
+        outputs: the predictor's per-task probabilities (``mask`` ``[N, 3]`` …) and ``no_face`` where it has one.
+    """
+
+    entries: list[dict[str, str]]
+    labels: dict[str, np.ndarray]
+    outputs: dict[str, np.ndarray]
 
 
 def _task_f1(truth: np.ndarray, predicted: np.ndarray, classes: int) -> tuple[float, dict[int, float], float]:
@@ -130,11 +146,16 @@ def _as_they_are(asis: tuple[dict[str, int], dict[str, np.ndarray], dict[str, np
     return {key: same[key] for key in ("gender_f1", "age_f1") if key in same}
 
 
-def score_suite(suite: str | Path, predictors: Sequence[TaskPredictor], rows: Sequence[str] = ROWS) -> dict:
+def score_suite(suite: str | Path, predictors: Sequence[TaskPredictor], rows: Sequence[str] = ROWS,
+                collect: dict[str, dict[str, RowPredictions]] | None = None) -> dict:
     """Figures of every predictor on every row of the suite, overall and per group.
 
     Each group of a paired row (:data:`PAIRED_ROWS`) also holds ``as_they_are``: the predictor's gender and age-band
     F1 on the same people's ``utk_asis`` photos (when that row is scored too).
+
+    Args:
+        collect: when given, filled with every predictor's :class:`RowPredictions` of every row
+            (``collect[predictor][row]``), for :mod:`maskcls.ood.errors`.
 
     Returns:
         ``{"suite": ..., "manifest": {...}, "predictors": {name: {row: {group: figures}}}}``.
@@ -158,6 +179,8 @@ def score_suite(suite: str | Path, predictors: Sequence[TaskPredictor], rows: Se
                 continue
             labels = row_labels(entries)
             outputs = predict_row(predictor, suite, entries, row)
+            if collect is not None:
+                collect.setdefault(predictor.name, {})[row] = RowPredictions(entries, labels, outputs)
             groups = {group: keep for group, keep in _groups(row, entries).items() if keep.any()}
             per_row[row] = {group: figures({k: v[keep] for k, v in labels.items()},
                                            {k: v[keep] for k, v in outputs.items()})
