@@ -84,6 +84,8 @@ def test_public_and_general_presets_cut_faces_and_read_real_masks():
     assert (public.model.img_size, general.model.img_size) == (128, 160)  # general: faces seen at 160 px
     assert (public.aug.surround, general.aug.surround) == (0.0, 0.5)  # general: a made-up surround
     assert (public.aug.occlude_worn, general.aug.occlude_worn) == (0.0, 0.5)  # and the lower-face occluder
+    old = {c for c in range(18) if c % 3 == 2}  # the >= 60 classes
+    assert (public.train.oversample, general.train.oversample) == ({}, {c: 3 for c in old})  # general: >= 60 3x
     with pytest.raises(ConfigError, match="aug.occlude_worn=0 turns it off"):
         load_config("general", ["input.face_frame=box"])
     assert load_config("general", ["input.face_frame=box", "aug.occlude_worn=0"]).input.face_frame == "box"
