@@ -454,3 +454,5 @@ def test_every_photos_prediction_and_the_error_page(suite, tmp_path):
     grids = sorted(p.name for p in page.parent.glob("*.png"))
     assert "1-crowd_m0-mask.png" in grids and not any(g.startswith("1-") and g.endswith("-age.png") for g in grids)
     assert text.count("<img") == len(grids)
+    error_report(tmp_path / "s.errors", suite, {"no-age": collected["no-age"]}, top=3)  # written again, fewer
+    assert not any(p.name.startswith("1-") for p in page.parent.glob("*.png"))  # no grid of the first report left

@@ -106,6 +106,8 @@ def error_report(folder: str | Path, suite: str | Path, collected: dict[str, dic
     from maskcls.report import Page
 
     folder, suite = Path(folder), Path(suite)
+    for stale in folder.glob("[0-9]*-*.png"):  # grids of an earlier report written here
+        stale.unlink()
     page = Page("Out-of-distribution suite: the largest losses")
     page.paragraph(f"Suite {suite}. For each row and task, the photos predicted wrongly with the largest "
                    "-log p(true), largest first, shown as the suite stores them (a crop=face run saw its own cut "
