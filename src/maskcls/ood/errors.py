@@ -53,6 +53,11 @@ def largest_losses(row: RowPredictions, task: str, top: int) -> list[int]:
     return [int(i) for i in order if mistaken[i]][:top]
 
 
+def _no_face(row: RowPredictions) -> np.ndarray:
+    """Which photos the predictor found no face in (none, for a predictor that does not say)."""
+    return np.asarray(row.outputs.get("no_face", np.zeros(len(row.entries), dtype=bool)), dtype=bool)
+
+
 def predictions_csv(collected: dict[str, dict[str, RowPredictions]]) -> str:
     """One line per predictor and photo: its labels, predicted class and probabilities of every task."""
     columns = ["predictor", "row", "file", "group", "no_face"]
@@ -63,9 +68,9 @@ def predictions_csv(collected: dict[str, dict[str, RowPredictions]]) -> str:
     writer.writerow(columns)
     for name, rows in collected.items():
         for row_name, row in rows.items():
-            no_face = np.asarray(row.outputs.get("no_face", np.zeros(len(row.entries), dtype=bool)))
+            no_face = _no_face(row)
             for i, entry in enumerate(row.entries):
-                line = [name, row_name, entry["file"], entry.get("group", ""), int(bool(no_face[i]))]
+                line = [name, row_name, entry["file"], entry.get("group", ""), int(no_face[i])]
                 for task, (key, names) in TASK_LABELS.items():
                     truth = int(row.labels[key][i])
                     line.append(names[truth] if truth >= 0 else "")
@@ -87,7 +92,7 @@ def _caption(row: RowPredictions, i: int, task: str) -> str:
     key, names = TASK_LABELS[task]
     entry, probs = row.entries[i], np.asarray(row.outputs[task][i])
     truth = int(row.labels[key][i])
-    no_face = bool(np.asarray(row.outputs.get("no_face", np.zeros(len(row.entries), bool)))[i])
+    no_face = bool(_no_face(row)[i])
     return (f"{entry.get('group', '')}\n{Path(entry['file']).name[:34]}\n"
             f"true {names[truth]} → {names[int(probs.argmax())]}\np(true) {probs[truth]:.3f}"
             + ("  (no face)" if no_face else ""))
