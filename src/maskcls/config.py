@@ -192,6 +192,10 @@ class ModelConfig(_Strict):
         shared_stages: with ``soft``, the stages kept shared, counted as ``freeze`` counts them.
         tower_l2: with ``soft``, weight of the training loss term ``Σ_params ||p_i − p_j||²`` averaged over the
             pairs of towers, which pulls the towers' corresponding parameters together (0: unlinked towers).
+        side_trunk: a face-pretrained second trunk (``dlib_age`` or ``dlib_gender``) run on the same input,
+            re-normalised and shrunk inside the model, its features joining the backbone's before the head
+            (:mod:`maskcls.models.side`); ``null`` for none. Not with ``sharing=soft``.
+        side_trunk_trainable: fine-tune the side trunk too (default: frozen, run without gradients).
     """
 
     backbone: str = "efficientnet_lite0"
@@ -207,6 +211,8 @@ class ModelConfig(_Strict):
     sharing: Literal["hard", "soft"] = "hard"
     shared_stages: int = Field(4, ge=0)
     tower_l2: float = Field(0.0, ge=0.0)
+    side_trunk: Literal["dlib_age", "dlib_gender"] | None = None
+    side_trunk_trainable: bool = False
 
     @field_validator("backbone")
     @classmethod
@@ -243,6 +249,8 @@ class ModelConfig(_Strict):
                              "the age)")
         if self.sharing == "soft" and self.head != "multitask":
             raise ValueError(f"model.sharing=soft: needs the multitask head (got {self.head})")
+        if self.side_trunk is not None and self.sharing == "soft":
+            raise ValueError("model.side_trunk: not with model.sharing=soft (each task's tower has its own features)")
         return self
 
 

@@ -31,10 +31,13 @@ class HeadOnly(nn.Module):
         return self.classifier.forward_head(features)
 
 
-def features_key(image_key: str, backbone: str, weights: str, flip: bool, sharing: str = "hard") -> str:
-    """A cache key for features: the photos and their preprocessing, the backbone, its weights and its sharing
-    (soft-shared towers give each task a copy of the features; hard sharing keeps the keys it always had)."""
+def features_key(image_key: str, backbone: str, weights: str, flip: bool, sharing: str = "hard",
+                 side_trunk: str | None = None) -> str:
+    """A cache key for features: the photos and their preprocessing, the backbone, its weights, its sharing
+    (soft-shared towers give each task a copy of the features) and its side trunk (hard sharing without one keeps
+    the keys it always had)."""
     text = f"{image_key}|{backbone}|{weights}|flip={flip}" + ("" if sharing == "hard" else f"|sharing={sharing}")
+    text += "" if side_trunk is None else f"|side={side_trunk}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -395,7 +395,8 @@ class Run:
         weights = str(cfg.model.pretrained)
         views = []
         for flip in (False, True):
-            key = features_key(self.cache.key, cfg.model.backbone, weights, flip, cfg.model.sharing)
+            key = features_key(self.cache.key, cfg.model.backbone, weights, flip, cfg.model.sharing,
+                               cfg.model.side_trunk)
             with distributed.main_first():  # rank 0 computes and stores the features, the others then load them
                 views.append(cached_features(self.model, every, key, cache_dir, self.device,
                                              cfg.train.batch_size * 2, flip, cfg.train.workers))

@@ -1,7 +1,8 @@
 """The classifier: a timm backbone returning pooled features, a head returning named logits, and freezing.
 
 ``model.arcface`` makes the head's class layers cosine layers (:mod:`maskcls.models.cosine`); ``model.sharing=soft``
-splits the backbone into a shared trunk and a tower per task (:mod:`maskcls.models.towers`).
+splits the backbone into a shared trunk and a tower per task (:mod:`maskcls.models.towers`); ``model.side_trunk``
+adds a face-pretrained trunk whose features join the backbone's (:mod:`maskcls.models.side`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Literal, Sequence
 
+import torch
 from torch import Tensor, nn
 
 from maskcls.errors import MaskclsError
@@ -44,19 +46,26 @@ class Classifier(nn.Module):
             :class:`~maskcls.models.towers.TowerBackbone` made of one.
         head: a head of :data:`maskcls.models.heads.HEADS`.
         preprocess: how inputs must be prepared for the backbone.
+        side: a :class:`~maskcls.models.side.SideTrunk` on the same input, or ``None``.
     """
 
-    def __init__(self, backbone: nn.Module, head: nn.Module, preprocess: Preprocess) -> None:
+    def __init__(self, backbone: nn.Module, head: nn.Module, preprocess: Preprocess,
+                 side: nn.Module | None = None) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = head
         self.preprocess = preprocess
+        self.side = side
         #: Keep every BatchNorm layer in eval mode while training (statistics fixed, affine weights trainable).
         self.bn_eval = False
 
     def forward_features(self, x: Tensor) -> Tensor:
-        """Pooled backbone features ``[N, C]`` (with towers, every tower's side by side)."""
-        return self.backbone(x)
+        """Pooled backbone features ``[N, C]`` (with towers, every tower's side by side; with a side trunk, its
+        features after the backbone's)."""
+        features = self.backbone(x)
+        if self.side is not None:
+            features = torch.cat([features, self.side(x)], dim=1)
+        return features
 
     def forward_head(self, features: Tensor) -> dict[str, Tensor]:
         """The head's named logits from pooled features."""
@@ -85,6 +94,8 @@ class Classifier(nn.Module):
             if not 0 <= stages <= len(all_stages):
                 raise MaskclsError(f"freeze: the backbone has {len(all_stages)} stages, cannot freeze {stages}")
             _set_trainable(all_stages[:stages], False)
+        if self.side is not None:
+            self.side.freeze_net()
         self.train(self.training)
 
     def unfreeze_last(self, n_stages: int) -> None:
@@ -112,12 +123,18 @@ def build_classifier(cfg: ModelConfig, age_thresholds: Sequence[int] = (30, 60))
     """
     backbone, preprocess = create_backbone(cfg.backbone, cfg.pretrained, cfg.img_size)
     layer = partial(CosineLinear, scale=cfg.arcface_s) if cfg.arcface else nn.Linear
+    side = None
+    if cfg.side_trunk is not None:
+        from maskcls.models.side import SideTrunk
+
+        side = SideTrunk(cfg.side_trunk, preprocess, cfg.side_trunk_trainable)
     if cfg.sharing == "soft":
         backbone = build_towers(backbone, cfg.backbone, preprocess.size, cfg.shared_stages, list(TASKS), cfg.tower_l2)
         head = build_head(cfg.head, backbone.tower_features, cfg.dropout, age_thresholds, layer=layer, split=True)
     else:
-        head = build_head(cfg.head, backbone.num_features, cfg.dropout, age_thresholds, layer=layer)
-    model = Classifier(backbone, head, preprocess)
+        width = backbone.num_features + (side.num_features if side is not None else 0)
+        head = build_head(cfg.head, width, cfg.dropout, age_thresholds, layer=layer)
+    model = Classifier(backbone, head, preprocess, side)
     model.freeze(cfg.freeze)
     return model
 
