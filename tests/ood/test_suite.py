@@ -201,7 +201,8 @@ def test_scores_of_a_fake_predictor(suite):
     text = markdown(results)
     assert "real crowd crops" in text and "held-out realmask photos" in text and "—" in text
     assert {t[0] for t in tables(results)} == {"real crowd crops (held-out facemask photos)", "held-out UTKFace people",
-                                                "held-out realmask photos"}
+                                                "held-out realmask photos",
+                                                "held-out UTKFace people: age-band calls by true age"}
     with pytest.raises(MaskclsError, match="share a name"):
         score_suite(suite, [_AlwaysNone(), _AlwaysNone()])
 
@@ -218,6 +219,22 @@ def test_figures_need_the_right_shapes(suite):
     out = figures({"mask": np.array([0, 2]), "gender": np.array([-1, -1]), "age_band": np.array([-1, 1])},
                   {"mask": np.eye(3)[[0, 2]], "gender": np.eye(2)[[0, 1]], "age": np.eye(3)[[1, 1]]})
     assert out["mask_f1"] == 1.0 and "gender_f1" not in out and out["age_f1"] == 1.0 and out["age_n"] == 1
+
+
+def test_age_calls_by_true_age_and_the_errors_near_a_band_bound():
+    years = np.array([20, 28, 31, 31, 45, 58, 62, 70, -1])
+    labels = {"mask": np.full(9, 2), "gender": np.full(9, -1), "age_band": np.digitize(np.maximum(years, 0), [30, 60]),
+              "age_years": years}
+    labels["age_band"][-1] = -1
+    # wrong: 31 (called < 30), 45 (called >= 60), 62 (called 30-59); the unknown age is not counted
+    called = np.array([0, 0, 0, 1, 2, 1, 1, 2, 0])
+    out = figures(labels, {"mask": np.eye(3)[np.full(9, 2)], "age": np.eye(3)[called]})
+    by = out["age_by_years"]
+    assert by["<25"] == {"n": 1, "right": 1.0} and by["30-34"] == {"n": 2, "right": 0.5}
+    assert by["35-54"] == {"n": 1, "right": 0.0} and by["60-64"] == {"n": 1, "right": 0.0} and ">=65" in by
+    assert out["age_errors_near_boundary"] == pytest.approx(2 / 3)  # 31 and 62 are within 5 years, 45 is not
+    assert row_labels([{"mask": "2", "gender": "", "age": "34"}, {"mask": "0", "gender": "", "age": "18-55"}])[
+        "age_years"].tolist() == [34, -1]
 
 
 def test_bench_ood_scores_a_tiny_run_and_a_predictor(suite, shared, tmp_path, monkeypatch, capsys):

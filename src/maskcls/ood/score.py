@@ -7,6 +7,9 @@ F1 conventions (every figure names its row's photos, so they can be compared wit
   truth holds it.
 - ``gender_f1``: mean F1 over male and female, on the photos whose source gives gender.
 - ``age_f1``: mean F1 over the age bands the truth holds (< 30, 30–59, ≥ 60), on photos whose source gives age.
+- ``age_by_years``: where the source gives ages in years, the share of each span of true ages (:data:`AGE_SPANS`)
+  called its own band, and ``age_errors_near_boundary`` the share of the band errors made within
+  :data:`NEAR_BOUNDARY` years of a band's lower bound: how much of the age-band F1 a sharper age estimate could win.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ from maskcls.ood.suite import ROWS, SIZE_BUCKETS, read_manifest, read_rows
 from maskcls.progress import track
 
 STATE_NAMES = ("worn", "incorrect", "none")
+#: Spans of true ages ``[low, high)`` the by-age table reports, narrow beside the band bounds 30 and 60.
+AGE_SPANS = ((0, 25), (25, 30), (30, 35), (35, 55), (55, 60), (60, 65), (65, 200))
+#: Years either side of a band's lower bound that count as "near" it.
+NEAR_BOUNDARY = 5
 #: Photos decoded and predicted at a time.
 CHUNK = 128
 
@@ -75,7 +82,29 @@ def figures(labels: dict[str, np.ndarray], predictions: dict[str, np.ndarray]) -
             out[f"{task}_f1"], out[f"{task}_n"] = f1, int(known.sum())
             if task == "age":
                 out["age_called_60_plus"] = float((np.asarray(predictions[task])[known].argmax(1) == 2).mean())
+    if "age" in predictions and "age_years" in labels and (labels["age_years"] >= 0).any():
+        out.update(_by_years(labels["age_years"], np.asarray(predictions["age"]).argmax(1)))
     return out
+
+
+def _span_name(low: int, high: int) -> str:
+    return f"<{high}" if low == 0 else (f">={low}" if high >= 200 else f"{low}-{high - 1}")
+
+
+def _by_years(years: np.ndarray, called: np.ndarray) -> dict:
+    """``age_by_years`` and ``age_errors_near_boundary`` (see the module's docstring) of the photos with an age."""
+    known = years >= 0
+    years, called = years[known], called[known]
+    truth = DEFAULT_AGE_BANDS.bands(years)
+    spans = {}
+    for low, high in AGE_SPANS:
+        inside = (years >= low) & (years < high)
+        if inside.any():
+            spans[_span_name(low, high)] = {"n": int(inside.sum()), "right": float((called[inside] == truth[inside]).mean())}
+    wrong = called != truth
+    near = np.min(np.abs(years[:, None] - np.asarray(DEFAULT_AGE_BANDS.thresholds)[None, :] + 0.5), axis=1) < NEAR_BOUNDARY
+    return {"age_by_years": spans,
+            "age_errors_near_boundary": float((wrong & near).sum() / wrong.sum()) if wrong.any() else None}
 
 
 def row_labels(rows: list[dict[str, str]]) -> dict[str, np.ndarray]:
@@ -83,9 +112,9 @@ def row_labels(rows: list[dict[str, str]]) -> dict[str, np.ndarray]:
     range, such as realmask's ``18-55 (source bin)``, spans bands and is not scored)."""
     mask = np.array([int(r["mask"]) for r in rows], dtype=np.int64)
     gender = np.array([int(parse_gender(r["gender"])) if r.get("gender") else -1 for r in rows], dtype=np.int64)
-    age = np.array([int(DEFAULT_AGE_BANDS.band(int(r["age"]))) if (r.get("age") or "").isdigit() else -1
-                    for r in rows], dtype=np.int64)
-    return {"mask": mask, "gender": gender, "age_band": age}
+    years = np.array([int(r["age"]) if (r.get("age") or "").isdigit() else -1 for r in rows], dtype=np.int64)
+    age = np.where(years >= 0, DEFAULT_AGE_BANDS.bands(np.maximum(years, 0)), -1).astype(np.int64)
+    return {"mask": mask, "gender": gender, "age_band": age, "age_years": years}
 
 
 def predict_row(predictor: TaskPredictor, suite: Path, rows: list[dict[str, str]], row: str) -> dict[str, np.ndarray]:
@@ -243,7 +272,25 @@ def tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     out.append(("real crowd crops (held-out facemask photos)", crowd_cols, crowd))
     out.append(("held-out UTKFace people", utk_cols, utk))
     out.append(("held-out realmask photos", real_cols, real))
+    out.append(_age_table(results, utk_names))
     return [t for t in out if t[2]]
+
+
+def _age_table(results: dict, titles: dict[str, str]) -> tuple[str, list[str], list[list[str]]]:
+    """Held-out UTKFace people's age-band calls by true age (predictors scored before it was kept have none)."""
+    spans = [_span_name(low, high) for low, high in AGE_SPANS]
+    columns = ["predictor", "photos", *(f"{span}: called right" for span in spans),
+               f"errors within {NEAR_BOUNDARY} years of 30 or 60"]
+    rows = []
+    for name, per_row in results["predictors"].items():
+        for row, title in titles.items():
+            fig = per_row.get(row, {}).get("all", {})
+            if "age_by_years" not in fig:
+                continue
+            by = fig["age_by_years"]
+            rows.append([name, title, *(_fmt(by[s]["right"]) if s in by else "—" for s in spans),
+                         _fmt(fig.get("age_errors_near_boundary"))])
+    return ("held-out UTKFace people: age-band calls by true age", columns, rows)
 
 
 def markdown(results: dict, heading: str = "##") -> str:
