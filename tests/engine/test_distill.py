@@ -74,3 +74,17 @@ def test_a_run_trains_with_distillation(data_root: Path, tmp_path: Path) -> None
     folder = train(cfg, tmp_path / "runs", log=logged.append)
     assert (folder / "best.pt").is_file()
     assert any(line.startswith("distillation:") for line in logged)
+
+
+def test_only_people_with_a_masked_photo_have_their_normal_photo_read():
+    from maskcls.data.records import Record
+    from maskcls.engine.distill import _normal_photos
+    from maskcls.labels import Mask
+
+    def rec(person: str, mask: Mask) -> Record:
+        return Record(path=Path(f"/x/{person}/{mask.name}.jpg"), person=person, id=person, stem=mask.name,
+                      mask=int(mask), gender=None, age=None)
+
+    records = [rec("a", Mask.NOT_WEAR), rec("a", Mask.WEAR), rec("crop1", Mask.NOT_WEAR), rec("b", Mask.INCORRECT),
+               rec("b", Mask.NOT_WEAR), rec("b", Mask.NOT_WEAR)]
+    assert _normal_photos(records) == {"a": 0, "b": 4}

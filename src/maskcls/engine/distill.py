@@ -61,12 +61,16 @@ class FaceTeacher:
 
 
 def _normal_photos(records: Sequence[Record]) -> dict[str, int]:
-    """Person → index of that person's ``normal`` (unmasked) photo."""
+    """Person → index of that person's ``normal`` (unmasked) photo, for the people who also have a masked photo
+    (a crop folder's unmasked photo of no one else teaches nothing, so the nets need not see it)."""
     normals: dict[str, int] = {}
+    masked = set()
     for index, record in enumerate(records):
         if record.mask == Mask.NOT_WEAR and record.person not in normals:
             normals[record.person] = index
-    return normals
+        elif record.mask in (Mask.WEAR, Mask.INCORRECT):
+            masked.add(record.person)
+    return {person: index for person, index in normals.items() if person in masked}
 
 
 def teacher_targets(records: Sequence[Record], cfg: Config, cache_dir: Path | None,
