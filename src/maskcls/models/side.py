@@ -20,9 +20,10 @@ from torch.nn import functional as F
 
 from maskcls.errors import MaskclsError
 from maskcls.models.backbones import Preprocess, create_backbone
+from maskcls.models.dlib_nets import AGE, GENDER
 
-#: The nets that can be a side trunk.
-SIDE_TRUNKS = ("dlib_age", "dlib_gender")
+#: The nets that can be a side trunk (``model.side_trunk`` accepts the same names).
+SIDE_TRUNKS = (AGE, GENDER)
 
 
 class SideTrunk(nn.Module):

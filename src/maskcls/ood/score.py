@@ -83,7 +83,7 @@ def figures(labels: dict[str, np.ndarray], predictions: dict[str, np.ndarray]) -
             if task == "age":
                 out["age_called_60_plus"] = float((np.asarray(predictions[task])[known].argmax(1) == 2).mean())
     if "age" in predictions and "age_years" in labels and (labels["age_years"] >= 0).any():
-        out.update(_by_years(labels["age_years"], np.asarray(predictions["age"]).argmax(1)))
+        out.update(_by_years(labels["age_years"], labels["age_band"], np.asarray(predictions["age"]).argmax(1)))
     return out
 
 
@@ -91,18 +91,20 @@ def _span_name(low: int, high: int) -> str:
     return f"<{high}" if low == 0 else (f">={low}" if high >= 200 else f"{low}-{high - 1}")
 
 
-def _by_years(years: np.ndarray, called: np.ndarray) -> dict:
-    """``age_by_years`` and ``age_errors_near_boundary`` (see the module's docstring) of the photos with an age."""
+def _by_years(years: np.ndarray, truth: np.ndarray, called: np.ndarray) -> dict:
+    """``age_by_years`` and ``age_errors_near_boundary`` (see the module's docstring) of the photos with an age
+    (``truth``: their bands, as :func:`row_labels` gives them)."""
     known = years >= 0
-    years, called = years[known], called[known]
-    truth = DEFAULT_AGE_BANDS.bands(years)
+    years, truth, called = years[known], truth[known], called[known]
     spans = {}
     for low, high in AGE_SPANS:
         inside = (years >= low) & (years < high)
         if inside.any():
             spans[_span_name(low, high)] = {"n": int(inside.sum()), "right": float((called[inside] == truth[inside]).mean())}
     wrong = called != truth
-    near = np.min(np.abs(years[:, None] - np.asarray(DEFAULT_AGE_BANDS.thresholds)[None, :] + 0.5), axis=1) < NEAR_BOUNDARY
+    near = np.zeros(len(years), dtype=bool)
+    for bound in DEFAULT_AGE_BANDS.thresholds:  # 25-34 and 55-64 for the bounds 30 and 60
+        near |= (years >= bound - NEAR_BOUNDARY) & (years < bound + NEAR_BOUNDARY)
     return {"age_by_years": spans,
             "age_errors_near_boundary": float((wrong & near).sum() / wrong.sum()) if wrong.any() else None}
 
