@@ -173,8 +173,10 @@ class ModelConfig(_Strict):
             ``tf_efficientnet_lite0..2`` and ``mobilenetv2_100``).
         pretrained: ``true`` for the bundled offline weights (or timm's hub when online), ``false`` for random
             initialisation, or a path to a checkpoint (``.pt``/``.pth``/``.safetensors``) for any timm model.
-        head: ``class18`` (one 18-way layer), ``multitask`` (mask 3, gender 2, age 3) or ``multitask_regression``
-            (mask, gender, and age as a regressed number turned into bands by the thresholds).
+        head: ``class18`` (one 18-way layer), ``multitask`` (mask 3, gender 2, age 3), ``multitask_regression``
+            (mask, gender, and age as a regressed number turned into bands by the thresholds) or
+            ``multitask_years`` (mask, gender, and a distribution over whole years of age whose sums per band are
+            the age band; trained on the years spread by ``train.age_sigma`` and on the bands).
         task_weights: loss weight of each task of a multi-task head.
         dropout: dropout before the head.
         freeze: freeze the first N backbone stages, ``backbone`` for everything but the head, or ``null``.
@@ -200,7 +202,7 @@ class ModelConfig(_Strict):
 
     backbone: str = "efficientnet_lite0"
     pretrained: bool | str = True
-    head: Literal["class18", "multitask", "multitask_regression"] = "multitask"
+    head: Literal["class18", "multitask", "multitask_regression", "multitask_years"] = "multitask"
     task_weights: dict[str, float] = Field(default_factory=lambda: {"mask": 1.0, "gender": 1.0, "age": 1.0})
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
     freeze: int | Literal["backbone"] | None = None
@@ -244,9 +246,9 @@ class ModelConfig(_Strict):
 
     @model_validator(mode="after")
     def _head_options(self) -> "ModelConfig":
-        if self.arcface and self.head == "multitask_regression":
-            raise ValueError("model.arcface: needs the class18 or multitask head (multitask_regression regresses "
-                             "the age)")
+        if self.arcface and self.head in ("multitask_regression", "multitask_years"):
+            raise ValueError(f"model.arcface: needs the class18 or multitask head ({self.head} reads the age as "
+                             "years)")
         if self.sharing == "soft" and self.head != "multitask":
             raise ValueError(f"model.sharing=soft: needs the multitask head (got {self.head})")
         if self.side_trunk is not None and self.sharing == "soft":
@@ -556,6 +558,13 @@ class Config(_Strict):
                 target = target.model_dump()
             data[section] = {**(target if isinstance(target, dict) else {}), key: value}
         return data
+
+    @model_validator(mode="after")
+    def _years_summed_into_the_evaluation_bands(self) -> "Config":
+        if self.model.head == "multitask_years" and self.data.train_old_threshold is not None:
+            raise ValueError("model.head=multitask_years: sums its years into the evaluation bands, so "
+                             "data.train_old_threshold has no meaning for it; set it to null")
+        return self
 
     @model_validator(mode="after")
     def _occluder_placed_by_the_face_cut(self) -> "Config":

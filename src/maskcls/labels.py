@@ -18,6 +18,8 @@ import numpy as np
 
 NUM_CLASSES = 18
 TASKS: dict[str, int] = {"mask": 3, "gender": 2, "age": 3}
+#: Whole years a per-year age distribution covers: 0, 1 … 99 and "100 or more".
+AGE_YEARS = 101
 
 
 class Mask(IntEnum):
@@ -154,6 +156,10 @@ class AgeBands:
         shares[ages < 0] = 0.0
         return shares.astype(np.float32)
 
+    def year_bands(self, years: int = AGE_YEARS) -> np.ndarray:
+        """The band of each whole year ``0 … years - 1``, ``[years]`` (the last year stands for all older ages)."""
+        return self.bands(np.arange(years))
+
     def names(self) -> tuple[str, str, str]:
         """Human-readable names such as ``<30``, ``30-59``, ``>=60``."""
         low, high = self.thresholds
@@ -161,6 +167,31 @@ class AgeBands:
 
 
 DEFAULT_AGE_BANDS = AgeBands()
+
+
+def year_spread(ages: Sequence[float] | np.ndarray, sigma: float | None, years: int = AGE_YEARS) -> np.ndarray:
+    """Per-year age targets ``[N, years]`` of whole-year ages: each year's share of a normal spread of ``sigma``
+    years about the middle of the age's year (``age + 0.5``), the first and last years taking the tails; with
+    ``sigma=None`` the age's own year alone (ages past the last year count as it). A negative (missing) age gets an
+    all-zero row.
+
+    Raises:
+        ValueError: for ``sigma <= 0``.
+    """
+    ages = np.asarray(ages, dtype=np.float64)
+    if sigma is None:
+        rows = np.eye(years, dtype=np.float32)[np.clip(ages, 0, years - 1).astype(np.int64)]
+    else:
+        if sigma <= 0:
+            raise ValueError(f"age spread sigma must be > 0, got {sigma}")
+        from scipy.special import ndtr
+
+        edges = np.arange(1, years, dtype=np.float64)  # year k covers [k, k + 1); the ends run to ±infinity
+        below = ndtr((edges[None, :] - (ages[:, None] + 0.5)) / sigma)
+        rows = np.diff(np.concatenate([np.zeros((len(ages), 1)), below, np.ones((len(ages), 1))], axis=1), axis=1)
+        rows = rows.astype(np.float32)
+    rows[ages < 0] = 0.0
+    return rows
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ import torch
 
 from maskcls.config import ModelConfig, TrainConfig
 from maskcls.data.records import Record
-from maskcls.engine.objective import Objective
-from maskcls.labels import DEFAULT_AGE_BANDS
+from maskcls.engine.objective import Objective, years_loss
+from maskcls.labels import AGE_YEARS, DEFAULT_AGE_BANDS, year_spread
 from maskcls.models.heads import build_head
 from maskcls.vision.dataset import MISSING, record_targets
 
@@ -117,3 +117,38 @@ def test_age_spread_replaces_the_band_target_and_a_missing_age_trains_nothing(so
     if not soft:
         plain = {k: v for k, v in targets.items() if k != "age_soft"}
         assert not torch.allclose(objective(outputs, plain), loss)  # the 29-year-old's target is no longer one band
+
+
+def test_year_targets_spread_like_the_bands_and_a_missing_age_is_empty():
+    rows = year_spread(np.array([29, 45, 0, 130, MISSING]), 3.0)
+    assert rows.shape == (5, AGE_YEARS) and np.allclose(rows.sum(1), [1, 1, 1, 1, 0], atol=1e-6)
+    assert rows[0].argmax() == 29 and rows[1].argmax() == 45 and rows[3].argmax() == AGE_YEARS - 1
+    by_band = rows[:2] @ np.eye(3)[DEFAULT_AGE_BANDS.year_bands()]
+    assert np.allclose(by_band, DEFAULT_AGE_BANDS.spread(np.array([29, 45]), 3.0), atol=1e-6)
+    assert year_spread(np.array([7, 130]), None).argmax(1).tolist() == [7, AGE_YEARS - 1]
+
+
+def test_the_years_head_sums_its_years_into_bands_and_trains_them_only_on_aged_photos():
+    torch.manual_seed(0)
+    head = build_head("multitask_years", 8, 0.0, (30, 60))
+    out = head(torch.randn(3, 8))
+    years = out["age_years"].softmax(-1)
+    expected = torch.stack([years[:, :30].sum(1), years[:, 30:60].sum(1), years[:, 60:].sum(1)], dim=1)
+    assert torch.allclose(out["age"].exp(), expected, atol=1e-6)
+    objective = Objective(ModelConfig(head="multitask_years"), TrainConfig())
+    ages = np.array([MISSING, MISSING, MISSING])
+    targets = {"mask": torch.tensor([0, 1, 2]), "gender": torch.tensor([0, 1, 0]), "age": torch.tensor([MISSING] * 3),
+               "age_years": torch.from_numpy(year_spread(ages, 3.0))}
+    objective(out, targets).backward()
+    assert torch.count_nonzero(head.years.weight.grad) == 0
+    head.zero_grad()
+    targets["age_years"] = torch.from_numpy(year_spread(np.array([31, MISSING, 70]), 3.0))
+    loss = objective(head(torch.randn(3, 8)), objective.soft(targets))
+    loss.backward()
+    assert torch.count_nonzero(head.years.weight.grad) > 0
+
+
+def test_the_years_loss_is_zero_on_its_own_target():
+    target = torch.from_numpy(year_spread(np.array([25, 64]), 2.0))
+    assert float(years_loss(torch.log(target.clamp_min(1e-30)), target)) < 1e-5
+    assert float(years_loss(torch.zeros(2, AGE_YEARS), target)) > 1.0

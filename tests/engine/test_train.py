@@ -119,6 +119,17 @@ def test_predict_writes_a_submission_that_scores(data_root, tmp_path):
     assert np.load(tmp_path / "sub_probs.npy").shape == probs.shape
 
 
+def test_a_years_head_trains_under_mixup_and_predicts_its_summed_bands(data_root, tmp_path):
+    cfg = tiny(data_root, tmp_path, "model.head=multitask_years", "train.age_sigma=3", "aug.mixup=0.5")
+    folder = train(cfg, tmp_path / "runs", log=quiet)
+    predictor = Predictor.from_run(folder)
+    paths = sorted((data_root / "train" / "images").rglob("*.jpg"))[:6]
+    probs, bad = predict_paths(predictor, paths, batch_size=4)
+    assert not bad and probs.shape == (6, 18) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    with pytest.raises(Exception, match="train_old_threshold"):
+        tiny(data_root, tmp_path, "model.head=multitask_years", "data.train_old_threshold=58")
+
+
 def test_train_on_validation_for_the_last_epochs_is_flagged(data_root, tmp_path):
     folder = train(tiny(data_root, tmp_path, "train.epochs=3", "train.train_on_val_epochs=1"), tmp_path / "r", log=quiet)
     lines = (folder / "metrics.csv").read_text().splitlines()

@@ -108,9 +108,10 @@ def test_raw_outputs_follow_the_probabilities(runs):
     assert np.abs(probs - torch_probs(model, cfg, images)).max() < 1e-4 and gender.shape == (3, 2)
 
 
-def test_regression_head_exports_with_a_dynamic_batch():
+@pytest.mark.parametrize("head", ["multitask_regression", "multitask_years"])
+def test_age_reading_heads_export_with_a_dynamic_batch(head):
     model = build_classifier(ModelConfig(backbone="test_efficientnet", pretrained=False, img_size=32,
-                                         head="multitask_regression"), (30, 60))
+                                         head=head), (30, 60))
     module = ExportModule(model, (30, 60))
     session = onnx_session(onnx_bytes(module))
     images = np.random.default_rng(1).integers(0, 256, (7, 32, 32, 3), dtype=np.uint8)

@@ -29,6 +29,7 @@ HEAD_TASKS: dict[str, dict[str, int]] = {
     "class18": {"class18": NUM_CLASSES},
     "multitask": {"mask": 3, "gender": 2, "age": 3},
     "multitask_regression": {"mask": 3, "gender": 2},
+    "multitask_years": {"mask": 3, "gender": 2, "age": 3},
 }
 #: Regressed ages are compared in decades so their loss is on the scale of the classification losses.
 AGE_SCALE = 10.0
@@ -74,6 +75,8 @@ class Objective(nn.Module):
             out["age_value"] = targets["age_value"].float().reshape(-1, 1)
         if "age_soft" in targets and "age" in out:
             out["age"] = targets["age_soft"].float()
+        if "age_years" in targets:
+            out["age_years"] = targets["age_years"].float()
         for key in ("teacher_gender", "teacher_age", "teacher_weight"):  # already soft: mixed as they are
             if key in targets:
                 out[key] = targets[key].float().reshape(len(targets[key]), -1)
@@ -116,6 +119,8 @@ class Objective(nn.Module):
             else:
                 age_loss = predicted.sum() * 0.0
             total = total + self.weights["age"] * age_loss
+        if "age_years" in outputs and "age_years" in targets:
+            total = total + self.weights["age"] * years_loss(outputs["age_years"], targets["age_years"])
         if self.distill_weight and "teacher_weight" in targets:
             total = total + self.distill_weight * self.distillation(outputs, targets)
         return total
@@ -134,6 +139,22 @@ class Objective(nn.Module):
             teacher = F.softmax(torch.log(targets[f"teacher_{task}"].float().clamp_min(1e-8)) / t, dim=-1)
             kl = kl + (teacher * (torch.log(teacher.clamp_min(1e-8)) - student[task])).sum(-1)
         return t * t * (weight * kl).mean()
+
+
+def years_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``KL(target ‖ softmax(logits))`` over whole years of age, averaged over the rows with an age.
+
+    A row mixed from an aged and an unaged example (CutMix, MixUp) is renormalised to sum 1; with no aged row the
+    loss is ``0 * logits.sum()`` (no gradient).
+    """
+    logits, target = logits.float(), target.float()
+    mass = target.sum(dim=1)
+    known = mass > 0
+    if not bool(known.any()):
+        return logits.sum() * 0.0
+    target = target[known] / mass[known].unsqueeze(1)
+    log_probs = F.log_softmax(logits[known], dim=-1)
+    return (torch.xlogy(target, target) - target * log_probs).sum(-1).mean()
 
 
 def _tempered_log_probs(outputs: dict[str, torch.Tensor], temperature: float) -> dict[str, torch.Tensor]:

@@ -240,6 +240,10 @@ class Run:
             policy = cfg.data.age_policy()
             training_bands = AgeBands((bands.thresholds[0], policy.old_threshold)) if policy.old_threshold else bands
             self.train_targets["age_soft"] = training_bands.spread(self.train_targets["age_value"], cfg.train.age_sigma)
+        if cfg.model.head == "multitask_years":
+            from maskcls.labels import year_spread
+
+            self.train_targets["age_years"] = year_spread(self.train_targets["age_value"], cfg.train.age_sigma)
         if cfg.train.distill_weight:
             from maskcls.engine.distill import teacher_targets
 

@@ -4,7 +4,10 @@ Every head returns a dict of named outputs:
 
 * ``class18`` → ``{"class18": [N, 18]}`` logits;
 * ``multitask`` → ``{"mask": [N, 3], "gender": [N, 2], "age": [N, 3]}`` logits;
-* ``multitask_regression`` → ``{"mask": [N, 3], "gender": [N, 2], "age_value": [N]}`` with the age in years.
+* ``multitask_regression`` → ``{"mask": [N, 3], "gender": [N, 2], "age_value": [N]}`` with the age in years;
+* ``multitask_years`` → ``{"mask": [N, 3], "gender": [N, 2], "age": [N, 3], "age_years": [N, 101]}``: logits over
+  whole years of age and, as ``age``, the log-probabilities of their sums per band, which every reader of band
+  logits takes as they are.
 
 Each class layer is made by the head's ``layer`` factory: ``nn.Linear``, or ArcFace's
 :class:`~maskcls.models.cosine.CosineLinear` (``model.arcface``).
@@ -21,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from maskcls.errors import MaskclsError
-from maskcls.labels import NUM_CLASSES, TASKS
+from maskcls.labels import AGE_YEARS, NUM_CLASSES, TASKS, AgeBands
 
 #: Makes one class layer from ``(in_features, classes)``.
 LayerFactory = Callable[[int, int], nn.Module]
@@ -119,6 +122,34 @@ class MultitaskRegressionHead(nn.Module):
         features = self.dropout(features)
         age = self.age_centre + self.age_scale * self.age(features).squeeze(-1)
         return {"mask": self.mask(features), "gender": self.gender(features), "age_value": age}
+
+
+@register_head("multitask_years")
+class MultitaskYearsHead(nn.Module):
+    """Mask and gender logits plus a distribution over whole years of age, summed into the bands.
+
+    The years' logits (``age_years``) train toward a spread about each labelled age (label distribution learning,
+    :func:`maskcls.labels.year_spread`), so a 31-year-old teaches that 29 is near and 65 far, which a 3-way band
+    layer cannot learn. ``age`` is ``log`` of the years' softmax summed per band, so the band loss, the
+    probabilities, ensembles and the ONNX graph read the bands from the same distribution.
+    """
+
+    def __init__(self, in_features: int, dropout: float, age_thresholds: tuple[int, int] = (30, 60),
+                 layer: LayerFactory = nn.Linear) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.mask = layer(in_features, TASKS["mask"])
+        self.gender = layer(in_features, TASKS["gender"])
+        self.years = layer(in_features, AGE_YEARS)
+        year_band = torch.eye(TASKS["age"])[torch.from_numpy(AgeBands(tuple(age_thresholds)).year_bands())]
+        self.register_buffer("year_band", year_band, persistent=False)
+
+    def forward(self, features: Tensor) -> dict[str, Tensor]:
+        features = self.dropout(features)
+        years = self.years(features)
+        bands = years.float().softmax(-1) @ self.year_band
+        return {"mask": self.mask(features), "gender": self.gender(features),
+                "age": torch.log(bands.clamp_min(1e-12)), "age_years": years}
 
 
 def soft_age_bands(ages: Tensor, age_thresholds: Sequence[int] = (30, 60), temperature: float = 3.0) -> Tensor:
