@@ -327,6 +327,8 @@ class TrainConfig(_Strict):
             this many years about its labelled age (:meth:`maskcls.labels.AgeBands.spread`), so ages near a
             threshold train toward both bands; ``null``: the band alone. Apparent-age labels such as UTKFace's
             are off by several years; validation is always scored on the plain band.
+        age_years_weight: with ``model.head=multitask_years``, the weight of the years' loss relative to the age
+            band's (both scaled by the age task's weight).
     """
 
     epochs: int = Field(10, ge=1)
@@ -369,6 +371,7 @@ class TrainConfig(_Strict):
     distill_weight: float = Field(0.0, ge=0.0)
     distill_temperature: float = Field(2.0, gt=0.0)
     age_sigma: float | None = Field(None, gt=0.0)
+    age_years_weight: float = Field(1.0, ge=0.0)
 
     @field_validator("loss")
     @classmethod

@@ -152,3 +152,14 @@ def test_the_years_loss_is_zero_on_its_own_target():
     target = torch.from_numpy(year_spread(np.array([25, 64]), 2.0))
     assert float(years_loss(torch.log(target.clamp_min(1e-30)), target)) < 1e-5
     assert float(years_loss(torch.zeros(2, AGE_YEARS), target)) > 1.0
+
+
+def test_the_years_weight_scales_only_the_years_term():
+    torch.manual_seed(1)
+    out = build_head("multitask_years", 8, 0.0)(torch.randn(3, 8))
+    targets = {"mask": torch.tensor([0, 1, 2]), "gender": torch.tensor([0, 1, 0]), "age": torch.tensor([1, 0, 2]),
+               "age_years": torch.from_numpy(year_spread(np.array([31, 20, 70]), 3.0))}
+    losses = [float(Objective(ModelConfig(head="multitask_years", task_weights={"age": 1.5}),
+                              TrainConfig(age_years_weight=w))(out, targets)) for w in (0.0, 0.3)]
+    assert np.isclose(losses[1] - losses[0], 1.5 * 0.3 * float(years_loss(out["age_years"], targets["age_years"])),
+                      atol=1e-5)

@@ -62,6 +62,7 @@ class Objective(nn.Module):
         self.losses = nn.ModuleDict(losses)
         self.distill_weight = float(train_cfg.distill_weight)
         self.temperature = float(train_cfg.distill_temperature)
+        self.years_weight = float(train_cfg.age_years_weight)
         self.arcface = (float(model_cfg.arcface_s), float(model_cfg.arcface_m)) if model_cfg.arcface else None
 
     def soft(self, targets: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -120,7 +121,8 @@ class Objective(nn.Module):
                 age_loss = predicted.sum() * 0.0
             total = total + self.weights["age"] * age_loss
         if "age_years" in outputs and "age_years" in targets:
-            total = total + self.weights["age"] * years_loss(outputs["age_years"], targets["age_years"])
+            years = years_loss(outputs["age_years"], targets["age_years"])
+            total = total + self.weights["age"] * self.years_weight * years
         if self.distill_weight and "teacher_weight" in targets:
             total = total + self.distill_weight * self.distillation(outputs, targets)
         return total
