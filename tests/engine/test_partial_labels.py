@@ -156,7 +156,8 @@ def test_the_years_loss_is_zero_on_its_own_target():
 
 def test_the_years_weight_scales_only_the_years_term():
     torch.manual_seed(1)
-    out = build_head("multitask_years", 8, 0.0)(torch.randn(3, 8))
+    with torch.no_grad():
+        out = build_head("multitask_years", 8, 0.0)(torch.randn(3, 8))
     targets = {"mask": torch.tensor([0, 1, 2]), "gender": torch.tensor([0, 1, 0]), "age": torch.tensor([1, 0, 2]),
                "age_years": torch.from_numpy(year_spread(np.array([31, 20, 70]), 3.0))}
     losses = [float(Objective(ModelConfig(head="multitask_years", task_weights={"age": 1.5}),

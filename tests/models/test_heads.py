@@ -13,6 +13,7 @@ SHAPES = {
     "class18": {"class18": (4, 18)},
     "multitask": {"mask": (4, 3), "gender": (4, 2), "age": (4, 3)},
     "multitask_regression": {"mask": (4, 3), "gender": (4, 2), "age_value": (4,)},
+    "multitask_years": {"mask": (4, 3), "gender": (4, 2), "age": (4, 3), "age_years": (4, 101)},
 }
 
 
