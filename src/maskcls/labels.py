@@ -146,15 +146,7 @@ class AgeBands:
         Raises:
             ValueError: for ``sigma <= 0``.
         """
-        if sigma <= 0:
-            raise ValueError(f"age spread sigma must be > 0, got {sigma}")
-        from scipy.special import ndtr
-
-        ages = np.asarray(ages, dtype=np.float64)
-        below = ndtr((np.asarray(self.thresholds, dtype=np.float64)[None, :] - (ages[:, None] + 0.5)) / sigma)
-        shares = np.diff(np.concatenate([np.zeros((len(ages), 1)), below, np.ones((len(ages), 1))], axis=1), axis=1)
-        shares[ages < 0] = 0.0
-        return shares.astype(np.float32)
+        return _normal_shares(ages, self.thresholds, sigma)
 
     def year_bands(self, years: int = AGE_YEARS) -> np.ndarray:
         """The band of each whole year ``0 … years - 1``, ``[years]`` (the last year stands for all older ages)."""
@@ -178,20 +170,32 @@ def year_spread(ages: Sequence[float] | np.ndarray, sigma: float | None, years: 
     Raises:
         ValueError: for ``sigma <= 0``.
     """
+    if sigma is not None:
+        return _normal_shares(ages, np.arange(1, years), sigma)  # year k covers [k, k + 1)
     ages = np.asarray(ages, dtype=np.float64)
-    if sigma is None:
-        rows = np.eye(years, dtype=np.float32)[np.clip(ages, 0, years - 1).astype(np.int64)]
-    else:
-        if sigma <= 0:
-            raise ValueError(f"age spread sigma must be > 0, got {sigma}")
-        from scipy.special import ndtr
-
-        edges = np.arange(1, years, dtype=np.float64)  # year k covers [k, k + 1); the ends run to ±infinity
-        below = ndtr((edges[None, :] - (ages[:, None] + 0.5)) / sigma)
-        rows = np.diff(np.concatenate([np.zeros((len(ages), 1)), below, np.ones((len(ages), 1))], axis=1), axis=1)
-        rows = rows.astype(np.float32)
+    rows = np.eye(years, dtype=np.float32)[np.clip(ages, 0, years - 1).astype(np.int64)]
     rows[ages < 0] = 0.0
     return rows
+
+
+def _normal_shares(ages: Sequence[float] | np.ndarray, bounds: Sequence[float] | np.ndarray,
+                   sigma: float) -> np.ndarray:
+    """``[N, len(bounds) + 1]`` float32: the share of each interval between ascending ``bounds`` (the ends running
+    to ±infinity) under a normal of ``sigma`` years about each age's year middle (``age + 0.5``); a negative
+    (missing) age gets an all-zero row.
+
+    Raises:
+        ValueError: for ``sigma <= 0``.
+    """
+    if sigma <= 0:
+        raise ValueError(f"age spread sigma must be > 0, got {sigma}")
+    from scipy.special import ndtr
+
+    ages = np.asarray(ages, dtype=np.float64)
+    below = ndtr((np.asarray(bounds, dtype=np.float64)[None, :] - (ages[:, None] + 0.5)) / sigma)
+    shares = np.diff(np.concatenate([np.zeros((len(ages), 1)), below, np.ones((len(ages), 1))], axis=1), axis=1)
+    shares[ages < 0] = 0.0
+    return shares.astype(np.float32)
 
 
 @dataclass(frozen=True)

@@ -129,8 +129,8 @@ class MultitaskYearsHead(nn.Module):
     """Mask and gender logits plus a distribution over whole years of age, summed into the bands.
 
     The years' logits (``age_years``) train toward a spread about each labelled age (label distribution learning,
-    :func:`maskcls.labels.year_spread`), so a 31-year-old teaches that 29 is near and 65 far, which a 3-way band
-    layer cannot learn. ``age`` is ``log`` of the years' softmax summed per band, so the band loss, the
+    :func:`maskcls.labels.year_spread`), so the target of a 31-year-old puts weight on 29 and none on 65.
+    ``age`` is ``log`` of the years' softmax summed per band, so the band loss, the
     probabilities, ensembles and the ONNX graph read the bands from the same distribution.
     """
 
